@@ -1,0 +1,8 @@
+"""mjxbot's tasks and MJCF assets (installed as `mjxbot.envs`).
+
+Importing this package registers every task in `mjxbot.ALL_ENVS`.
+"""
+
+from mjxbot.envs import stand
+
+__all__ = ["stand"]

@@ -1,0 +1,264 @@
+"""The vectorizable humanoid env core: PD control, substeps, auto-reset, NaN guard.
+
+An env is a pair of pure functions, `reset(rng) -> State` and
+`step(state, action) -> State`, safe to `jit` and `vmap`. Tasks subclass
+`HumanoidEnv` and override the hooks `sample_task`, `observe`,
+`reward_terms` and `terminated`. Nothing here jits: the caller chooses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import mujoco
+from mujoco import mjx
+
+from mjxbot.errors import ConfigError
+from mjxbot.robot import Robot, load_robot
+from mjxbot.types import EnvConfig, Observation, State
+
+# Relative tolerance for ctrl_dt being an integer multiple of sim_dt.
+_DT_RATIO_TOL = 1e-6
+
+
+def tree_where(cond: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """Selects between two pytrees of equal structure with a scalar condition."""
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), on_true, on_false)
+
+
+def torso_rotation(robot: Robot, data: mjx.Data) -> jax.Array:
+    """`[3, 3]` world-from-torso rotation."""
+    return data.xmat[robot.torso_id]
+
+
+def gravity_in_torso(robot: Robot, data: mjx.Data) -> jax.Array:
+    """`[3]` unit gravity direction in the torso frame; `[0, 0, -1]` when upright."""
+    return torso_rotation(robot, data).T @ jnp.array([0.0, 0.0, -1.0])
+
+
+def torso_velocity(robot: Robot, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
+    """Torso linear and angular velocity in the torso frame, each `[3]`.
+
+    The free joint stores linear velocity in the world frame and angular
+    velocity in the body frame.
+    """
+    linear = torso_rotation(robot, data).T @ data.qvel[0:3]
+    return linear, data.qvel[3:6]
+
+
+class HumanoidEnv:
+    """Base class of every mjxbot task.
+
+    Subclasses set `config_class` and override the task hooks. The base
+    implements the control loop: actions in `[-1, 1]` become joint targets
+    around `home`, a PD law at every physics substep turns them into torques
+    clipped to the actuator limits, and finished or non-finite envs are reset
+    inside `step` to a freshly sampled initial state.
+    """
+
+    config_class: ClassVar[type[EnvConfig]] = EnvConfig
+
+    def __init__(self, config: EnvConfig | None = None):
+        config = config if config is not None else self.config_class()
+        self.config = config
+        ratio = config.ctrl_dt / config.sim_dt
+        if config.sim_dt <= 0 or abs(ratio - round(ratio)) > _DT_RATIO_TOL * ratio or ratio < 1:
+            raise ConfigError(
+                f"ctrl_dt={config.ctrl_dt} must be a positive multiple of sim_dt={config.sim_dt}"
+            )
+        if config.episode_length < 1:
+            raise ConfigError(f"episode_length must be >= 1, got {config.episode_length}")
+        self.n_substeps = round(ratio)
+        self.robot = load_robot(config.robot)
+        self.mj_model = self.robot.model
+        self.mj_model.opt.timestep = config.sim_dt
+        unknown = sorted(set(config.reward_scales) - set(self.reward_names))
+        if unknown:
+            raise ConfigError(
+                f"unknown reward term {unknown[0]!r}; terms of {type(self).__name__}: "
+                f"{', '.join(self.reward_names)}"
+            )
+        self.mjx_model = self._put_model(self.mj_model, config.impl)
+        self._data_template = mjx.make_data(self.mj_model, impl=config.impl)
+        self._home_qpos = jnp.asarray(self.robot.home_qpos)
+        self._home_targets = jnp.asarray(self.robot.home_joint_targets)
+        self._qpos_adr = jnp.asarray(self.robot.qpos_adr)
+        self._qvel_adr = jnp.asarray(self.robot.qvel_adr)
+        self._kp = jnp.asarray(self.robot.kp)
+        self._kd = jnp.asarray(self.robot.kd)
+        self._torque_lo = jnp.asarray(self.robot.torque_limit[:, 0])
+        self._torque_hi = jnp.asarray(self.robot.torque_limit[:, 1])
+
+    @staticmethod
+    def _put_model(mj_model: mujoco.MjModel, impl: str) -> mjx.Model:
+        try:
+            return mjx.put_model(mj_model, impl=impl)
+        except (ImportError, RuntimeError) as e:
+            raise ConfigError(f"MJX impl {impl!r} is not available here: {e}") from e
+        except NotImplementedError as e:
+            raise ConfigError(f"the model uses a feature MJX ({impl}) does not support: {e}") from e
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def dt(self) -> float:
+        """Control period in seconds."""
+        return self.config.ctrl_dt
+
+    @property
+    def action_size(self) -> int:
+        return self.robot.nu
+
+    @property
+    def observation_size(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of each observation entry, e.g. `{"state": (75,), ...}`."""
+        obs = jax.eval_shape(self.reset, jax.random.key(0)).obs
+        return {k: v.shape for k, v in obs.items()}
+
+    # ------------------------------------------------------------ task hooks
+    reward_names: ClassVar[tuple[str, ...]] = ()
+
+    def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
+        """Task entries of `info` sampled at every reset (targets, part poses)."""
+        del rng
+        return {}
+
+    def observe(self, data: mjx.Data, info: dict[str, Any]) -> Observation:
+        """Actor and critic observations; tasks append their own entries."""
+        state = self.proprioception(data, info)
+        return {"state": state, "privileged_state": jnp.concatenate([state, self.privileged(data)])}
+
+    def reward_terms(
+        self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
+    ) -> dict[str, jax.Array]:
+        """Unscaled reward terms, one scalar each, keyed by `reward_names`."""
+        raise NotImplementedError
+
+    def terminated(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
+        """True when the episode fails; by default when the robot has fallen."""
+        del info
+        return self.fallen(data)
+
+    # ------------------------------------------------------ shared features
+    def fallen(self, data: mjx.Data) -> jax.Array:
+        """True when the torso is below `fall_height` or tilted past `fall_tilt`."""
+        upright = -gravity_in_torso(self.robot, data)[2]
+        too_low = data.qpos[2] < self.config.fall_height
+        return too_low | (upright < jnp.cos(self.config.fall_tilt))
+
+    def proprioception(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
+        """What a real robot senses: `[3 + 3 + 3 * nu]`.
+
+        Gravity direction and angular rate in the torso (IMU) frame, joint
+        positions relative to home, scaled joint velocities and the last action.
+        """
+        _, angular = torso_velocity(self.robot, data)
+        return jnp.concatenate(
+            [
+                gravity_in_torso(self.robot, data),
+                angular,
+                data.qpos[self._qpos_adr] - self._home_targets,
+                0.1 * data.qvel[self._qvel_adr],
+                info["last_action"],
+            ]
+        )
+
+    def privileged(self, data: mjx.Data) -> jax.Array:
+        """Simulator-only state for the critic: torso height and linear velocity, `[4]`."""
+        linear, _ = torso_velocity(self.robot, data)
+        return jnp.concatenate([data.qpos[2:3], linear])
+
+    # ------------------------------------------------------------- mechanics
+    def joint_targets(self, action: jax.Array) -> jax.Array:
+        """`[nu]` joint position targets for an action in `[-1, 1]^nu`."""
+        return self._home_targets + self.config.action_scale * jnp.clip(action, -1.0, 1.0)
+
+    def pd_torque(self, data: mjx.Data, targets: jax.Array) -> jax.Array:
+        """`[nu]` PD torques toward `targets`, clipped to the actuator limits."""
+        error = targets - data.qpos[self._qpos_adr]
+        torque = self._kp * error - self._kd * data.qvel[self._qvel_adr]
+        return jnp.clip(torque, self._torque_lo, self._torque_hi)
+
+    def physics(self, model: mjx.Model, data: mjx.Data, targets: jax.Array) -> mjx.Data:
+        """Advances one control period: `n_substeps` PD-controlled `mjx.step`s."""
+
+        def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
+            return mjx.step(model, d.replace(ctrl=self.pd_torque(d, targets))), None
+
+        data, _ = jax.lax.scan(substep, data, None, length=self.n_substeps)
+        return data
+
+    def initial_data(self, rng: jax.Array) -> mjx.Data:
+        """Home pose with uniform joint position and velocity noise, kinematics done."""
+        key_qpos, key_qvel = jax.random.split(rng)
+        cfg = self.config
+        noise_q = jax.random.uniform(
+            key_qpos, (self.robot.nu,), minval=-cfg.init_qpos_noise, maxval=cfg.init_qpos_noise
+        )
+        noise_v = jax.random.uniform(
+            key_qvel, (self.robot.nu,), minval=-cfg.init_qvel_noise, maxval=cfg.init_qvel_noise
+        )
+        qpos = self._home_qpos.at[self._qpos_adr].add(noise_q)
+        qvel = jnp.zeros(self.mj_model.nv).at[self._qvel_adr].set(noise_v)
+        data = self._data_template.replace(qpos=qpos, qvel=qvel)
+        return mjx.kinematics(self.mjx_model, data)
+
+    def _fresh_episode(self, rng: jax.Array) -> tuple[mjx.Data, Observation, dict[str, Any]]:
+        key_data, key_task, key_next = jax.random.split(rng, 3)
+        data = self.initial_data(key_data)
+        info = {
+            "rng": key_next,
+            "steps": jnp.zeros((), jnp.int32),
+            "last_action": jnp.zeros(self.robot.nu),
+            "truncation": jnp.zeros(()),
+            **self.sample_task(key_task),
+        }
+        return data, self.observe(data, info), info
+
+    def _zero_metrics(self) -> dict[str, jax.Array]:
+        metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
+        metrics["nonfinite_resets"] = jnp.zeros(())
+        return metrics
+
+    # ------------------------------------------------------------ public API
+    def reset(self, rng: jax.Array) -> State:
+        """Starts an episode. `rng` is a single key; vmap for a batch."""
+        data, obs, info = self._fresh_episode(rng)
+        zero = jnp.zeros(())
+        return State(data, obs, zero, zero, self._zero_metrics(), info)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        """Advances one control step; finished envs are reset in place.
+
+        Args:
+          state: the current state (unbatched; vmap for a batch).
+          action: `[action_size]` in `[-1, 1]`.
+
+        Returns:
+          The next state. When `done` is 1, `obs`, `data` and `info` already
+          belong to the next episode, while `reward`, `done`, `metrics` and
+          `info["truncation"]` describe the transition that ended the last one.
+        """
+        info = state.info
+        key_reset, key_next = jax.random.split(info["rng"])
+        data = self.physics(self.mjx_model, state.data, self.joint_targets(action))
+        nonfinite = ~(jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all())
+        terms = self.reward_terms(data, action, info)
+        scales = self.config.reward_scales
+        reward = sum(scales.get(k, 0.0) * v for k, v in terms.items())
+        reward = jnp.where(nonfinite, 0.0, reward)
+        steps = info["steps"] + 1
+        terminated = self.terminated(data, info) | nonfinite
+        truncated = (steps >= self.config.episode_length) & ~terminated
+        done = terminated | truncated
+
+        next_info = {**info, "rng": key_next, "steps": steps, "last_action": action}
+        continued = (data, self.observe(data, next_info), next_info)
+        restarted = self._fresh_episode(key_reset)
+        data, obs, next_info = tree_where(done, restarted, continued)
+        next_info["truncation"] = truncated.astype(jnp.float32)
+
+        metrics = {f"reward/{k}": jnp.where(nonfinite, 0.0, v) for k, v in terms.items()}
+        metrics["nonfinite_resets"] = state.metrics["nonfinite_resets"] + nonfinite
+        return State(data, obs, reward, done.astype(jnp.float32), metrics, next_info)

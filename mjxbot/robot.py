@@ -40,7 +40,7 @@ def load_model(path: str) -> mujoco.MjModel:
 
 def _ids(model: mujoco.MjModel, kind: mujoco.mjtObj, names: tuple[str, ...], label: str) -> list:
     ids = [mujoco.mj_name2id(model, kind, name) for name in names]
-    missing = [name for name, i in zip(names, ids) if i < 0]
+    missing = [name for name, i in zip(names, ids, strict=True) if i < 0]
     if missing:
         count = {"body": model.nbody, "site": model.nsite}[label]
         valid = [mujoco.mj_id2name(model, kind, i) for i in range(count)]

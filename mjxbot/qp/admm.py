@@ -1,0 +1,298 @@
+"""ADMM building blocks (after Stellato et al., OSQP, 2020), as small pure functions.
+
+All functions work on the *scaled* problem (see `scaling.Scaled`). The x-update solves
+the reduced KKT system `(P + sigma I + A' R A) x = sigma x_k - q + A' (R z_k - y_k)`,
+`R = diag(rho_vec)`, with a dense Cholesky factor kept across iterations.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, cho_solve
+
+from mjxbot.qp.scaling import Scaled
+from mjxbot.qp.types import (
+    DUAL_INFEASIBLE,
+    MAX_ITER_REACHED,
+    PRIMAL_INFEASIBLE,
+    SOLVED,
+    UNSOLVED,
+    QPSettings,
+)
+
+RHO_EQ_TOL = 1e-4  # rows with u - l below this (scaled) are equality rows
+_TINY = 1e-30
+
+
+def norm_inf(v: jax.Array) -> jax.Array:
+    """Infinity norm of a vector; 0 for an empty vector."""
+    return jnp.max(jnp.abs(v), initial=0.0)
+
+
+def rho_vector(rho: jax.Array, l: jax.Array, u: jax.Array, settings: QPSettings) -> jax.Array:
+    """Per-row step sizes.
+
+    Args:
+      rho: [] scalar step size.
+      l: [m] scaled lower bounds.
+      u: [m] scaled upper bounds.
+      settings: solver settings.
+
+    Returns:
+      [m] rho_min on free rows, `rho * rho_eq_scale` on equality rows, rho elsewhere.
+    """
+    free = jnp.isinf(l) & jnp.isinf(u)
+    eq = (u - l) < RHO_EQ_TOL
+    rv = jnp.where(eq, rho * settings.rho_eq_scale, rho)
+    return jnp.where(free, settings.rho_min, rv).astype(l.dtype)
+
+
+def factor(P: jax.Array, A: jax.Array, rho_vec: jax.Array, settings: QPSettings) -> jax.Array:
+    """Factorizes the reduced KKT matrix `K = P + sigma I + A' diag(rho_vec) A` (Cholesky).
+
+    Args:
+      P: [n, n] scaled cost matrix.
+      A: [m, n] scaled constraint matrix.
+      rho_vec: [m] per-row step sizes.
+      settings: solver settings (sigma, kkt_solver).
+
+    Returns:
+      [n, n] lower Cholesky factor of K (`kkt_solver="cholesky"`), or K^-1 formed from that
+      factor (`kkt_solver="inverse"`: one mat-vec per iteration instead of two triangular
+      solves, several times faster on CPU for n <= a few hundred).
+    """
+    n = P.shape[0]
+    K = P + settings.sigma * jnp.eye(n, dtype=P.dtype) + (A.T * rho_vec) @ A
+    L = cho_factor(K, lower=True)[0]
+    if settings.kkt_solver == "inverse":
+        L_inv = lower_triangular_inverse(L)
+        return L_inv.T @ L_inv
+    return L
+
+
+def lower_triangular_inverse(L: jax.Array) -> jax.Array:
+    """Inverse of a lower-triangular matrix by row-wise forward substitution.
+
+    XLA:CPU's triangular solve with a matrix right-hand side was measured at ~8 ms for
+    n = 60 on a loaded 2-core machine (thread-pool wake-ups); this loop of n vector-matrix
+    products takes ~0.1 ms.
+
+    Args:
+      L: [n, n] nonsingular lower-triangular matrix.
+
+    Returns:
+      [n, n] L^-1 (lower triangular).
+    """
+    n = L.shape[0]
+    eye = jnp.eye(n, dtype=L.dtype)
+
+    def body(i, X):
+        return X.at[i].set((eye[i] - L[i] @ X) / L[i, i])
+
+    return jax.lax.fori_loop(0, n, body, jnp.zeros_like(L))
+
+
+def kkt_solve(F: jax.Array, rhs: jax.Array, settings: QPSettings) -> jax.Array:
+    """Solves `K x = rhs` with the output of `factor`.
+
+    Args:
+      F: [n, n] Cholesky factor or inverse of K.
+      rhs: [n] right-hand side.
+      settings: solver settings (kkt_solver).
+
+    Returns:
+      [n] solution.
+    """
+    if settings.kkt_solver == "inverse":
+        return F @ rhs
+    return cho_solve((F, True), rhs)
+
+
+class Iterate(NamedTuple):
+    """ADMM iterate in scaled space: x [n], z [m], y [m]."""
+
+    x: jax.Array
+    z: jax.Array
+    y: jax.Array
+
+
+def step(
+    data: Scaled, L: jax.Array, rho_vec: jax.Array, it: Iterate, settings: QPSettings
+) -> Iterate:
+    """One over-relaxed ADMM iteration.
+
+    Args:
+      data: scaled problem.
+      L: [n, n] output of `factor`.
+      rho_vec: [m] step sizes used in `L`.
+      it: current iterate.
+      settings: solver settings (sigma, alpha).
+
+    Returns:
+      The next iterate.
+    """
+    sigma, alpha = settings.sigma, settings.alpha
+    rhs = sigma * it.x - data.q + data.A.T @ (rho_vec * it.z - it.y)
+    x_t = kkt_solve(L, rhs, settings)
+    z_t = data.A @ x_t
+    x = alpha * x_t + (1.0 - alpha) * it.x
+    z_h = alpha * z_t + (1.0 - alpha) * it.z
+    z = jnp.clip(z_h + it.y / rho_vec, data.l, data.u)
+    y = it.y + rho_vec * (z_h - z)
+    return Iterate(x, z, y)
+
+
+class Residuals(NamedTuple):
+    """Residuals of an iterate.
+
+    Attributes:
+      prim: unscaled primal residual `||A x - z||_inf`.
+      dual: unscaled dual residual `||P x + q + A'y||_inf`.
+      eps_prim: primal tolerance `eps_abs + eps_rel * max(||Ax||, ||z||)`.
+      eps_dual: dual tolerance `eps_abs + eps_rel * max(||Px||, ||A'y||, ||q||)`.
+      prim_ratio: scaled primal residual over its normalizer (for the rho update).
+      dual_ratio: scaled dual residual over its normalizer (for the rho update).
+    """
+
+    prim: jax.Array
+    dual: jax.Array
+    eps_prim: jax.Array
+    eps_dual: jax.Array
+    prim_ratio: jax.Array
+    dual_ratio: jax.Array
+
+
+def residuals(data: Scaled, it: Iterate, settings: QPSettings) -> Residuals:
+    """Unscaled residuals, their tolerances and the scaled ratios used to adapt rho.
+
+    Args:
+      data: scaled problem.
+      it: iterate in scaled space.
+      settings: solver settings (eps_abs, eps_rel).
+
+    Returns:
+      The residuals.
+    """
+    Ax = data.A @ it.x
+    Px = data.P @ it.x
+    Aty = data.A.T @ it.y
+    e_inv, d_inv, c_inv = 1.0 / data.E, 1.0 / data.D, 1.0 / data.c
+    r_p = Ax - it.z
+    r_d = Px + data.q + Aty
+    prim = norm_inf(e_inv * r_p)
+    dual = c_inv * norm_inf(d_inv * r_d)
+    prim_scale = jnp.maximum(norm_inf(e_inv * Ax), norm_inf(e_inv * it.z))
+    dual_scale = c_inv * jnp.maximum(
+        jnp.maximum(norm_inf(d_inv * Px), norm_inf(d_inv * Aty)), norm_inf(d_inv * data.q)
+    )
+    eps_prim = settings.eps_abs + settings.eps_rel * prim_scale
+    eps_dual = settings.eps_abs + settings.eps_rel * dual_scale
+    prim_ratio = norm_inf(r_p) / (jnp.maximum(norm_inf(Ax), norm_inf(it.z)) + _TINY)
+    dual_ratio = norm_inf(r_d) / (
+        jnp.maximum(jnp.maximum(norm_inf(Px), norm_inf(Aty)), norm_inf(data.q)) + _TINY
+    )
+    return Residuals(prim, dual, eps_prim, eps_dual, prim_ratio, dual_ratio)
+
+
+def primal_infeasible(data: Scaled, dy: jax.Array, eps: float) -> jax.Array:
+    """OSQP's primal infeasibility test on the dual step `dy` (scaled space).
+
+    `dy` certifies infeasibility if `A' dy ~ 0` and `u' max(dy, 0) + l' min(dy, 0) < 0`
+    (both tested on the unscaled data, relative to `||dy||`).
+
+    Args:
+      data: scaled problem.
+      dy: [m] difference of consecutive dual iterates.
+      eps: tolerance `eps_prim_inf`.
+
+    Returns:
+      [] bool.
+    """
+    # Drop components that point against an absent bound (they cannot be part of a certificate
+    # and would multiply an infinite bound).
+    dy = jnp.where(jnp.isinf(data.u) & (dy > 0), 0.0, dy)
+    dy = jnp.where(jnp.isinf(data.l) & (dy < 0), 0.0, dy)
+    dy_u = data.E * dy
+    norm_dy = norm_inf(dy_u)
+    at_dy = norm_inf((data.A.T @ dy) / data.D)
+    u_u = jnp.where(jnp.isinf(data.u), 0.0, data.u / data.E)
+    l_u = jnp.where(jnp.isinf(data.l), 0.0, data.l / data.E)
+    support = jnp.sum(u_u * jnp.maximum(dy_u, 0.0) + l_u * jnp.minimum(dy_u, 0.0))
+    return (norm_dy > _TINY) & (at_dy <= eps * norm_dy) & (support <= -eps * norm_dy)
+
+
+def dual_infeasible(data: Scaled, dx: jax.Array, eps: float) -> jax.Array:
+    """OSQP's dual infeasibility (unboundedness) test on the primal step `dx` (scaled).
+
+    `dx` certifies unboundedness if `P dx ~ 0`, `q' dx < 0` and `A dx` lies in the
+    recession cone of [l, u] (all on the unscaled data, relative to `||dx||`).
+
+    Args:
+      data: scaled problem.
+      dx: [n] difference of consecutive primal iterates.
+      eps: tolerance `eps_dual_inf`.
+
+    Returns:
+      [] bool.
+    """
+    dx_u = data.D * dx
+    norm_dx = norm_inf(dx_u)
+    tol = eps * norm_dx
+    c_inv = 1.0 / data.c
+    p_dx = c_inv * norm_inf((data.P @ dx) / data.D)
+    q_dx = c_inv * jnp.dot(data.q, dx)
+    a_dx = (data.A @ dx) / data.E
+    upper_ok = jnp.isinf(data.u) | (a_dx <= tol)
+    lower_ok = jnp.isinf(data.l) | (a_dx >= -tol)
+    cone_ok = jnp.all(upper_ok & lower_ok)
+    return (norm_dx > _TINY) & (p_dx <= tol) & (q_dx <= -tol) & cone_ok
+
+
+def classify(
+    res: Residuals,
+    data: Scaled,
+    dx: jax.Array,
+    dy: jax.Array,
+    out_of_iterations: jax.Array,
+    settings: QPSettings,
+) -> jax.Array:
+    """Status after a check: SOLVED, infeasible, MAX_ITER_REACHED or UNSOLVED (continue).
+
+    Args:
+      res: residuals of the current iterate.
+      data: scaled problem.
+      dx: [n] last primal step.
+      dy: [m] last dual step.
+      out_of_iterations: [] bool, whether the iteration budget is spent.
+      settings: solver settings.
+
+    Returns:
+      [] int32 status code.
+    """
+    solved = (res.prim <= res.eps_prim) & (res.dual <= res.eps_dual)
+    p_inf = primal_infeasible(data, dy, settings.eps_prim_inf)
+    d_inf = dual_infeasible(data, dx, settings.eps_dual_inf)
+    status = jnp.where(out_of_iterations, MAX_ITER_REACHED, UNSOLVED)
+    status = jnp.where(d_inf, DUAL_INFEASIBLE, status)
+    status = jnp.where(p_inf, PRIMAL_INFEASIBLE, status)
+    status = jnp.where(solved, SOLVED, status)
+    return status.astype(jnp.int32)
+
+
+def rho_estimate(rho: jax.Array, res: Residuals, settings: QPSettings) -> jax.Array:
+    """OSQP's rho update `rho * sqrt(prim_ratio / dual_ratio)`, clipped to [rho_min, rho_max].
+
+    Args:
+      rho: [] current scalar rho.
+      res: residuals of the current iterate.
+      settings: solver settings.
+
+    Returns:
+      [] new scalar rho.
+    """
+    new = rho * jnp.sqrt(res.prim_ratio / (res.dual_ratio + _TINY))
+    new = jnp.where(jnp.isfinite(new), new, rho)
+    return jnp.clip(new, settings.rho_min, settings.rho_max)

@@ -1,0 +1,297 @@
+"""`solve`: an OSQP-style ADMM QP solver in JAX with a dense, cached Cholesky factor.
+
+Loop structure (see docs/qp.md): an outer loop over *rho chunks* of
+`adaptive_rho_interval` iterations; inside it, an inner loop over *check chunks* of
+`check_interval` ADMM steps followed by a termination / infeasibility check. The rho update
+(and, only if rho changed by more than `adaptive_rho_tolerance`, the refactorization) runs
+once per rho chunk. Under `vmap` the `lax.cond` around the refactorization becomes a
+select, so the factorization is then computed once per rho chunk for the whole batch: its
+cost is amortized over `adaptive_rho_interval` iterations instead of being paid every check.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mjxbot.qp import admm
+from mjxbot.qp.admm import Iterate, Residuals
+from mjxbot.qp.polish import polish
+from mjxbot.qp.scaling import Scaled, equilibrate
+from mjxbot.qp.types import (
+    INF_BOUND,
+    SOLVED,
+    UNSOLVED,
+    QPInputError,
+    QPSettings,
+    QPSolution,
+)
+
+
+def _is_concrete(*arrays) -> bool:
+    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def validate(P, q, A, l, u, init: QPSolution | None = None) -> None:
+    """Checks the QP data; raises `QPInputError` with a one-line message if malformed.
+
+    Shapes are always checked; values (symmetry of P, l <= u, NaNs) only on concrete
+    arrays, so this is a no-op for values under `jit`/`vmap` tracing.
+
+    Args:
+      P: [n, n] cost matrix.
+      q: [n] linear cost.
+      A: [m, n] constraint matrix.
+      l: [m] lower bounds.
+      u: [m] upper bounds.
+      init: optional warm start whose `x` must be [n] and `y` [m].
+    """
+    shapes = {k: np.shape(v) for k, v in dict(P=P, q=q, A=A, l=l, u=u).items()}
+    if len(shapes["q"]) != 1:
+        raise QPInputError(f"q must be a vector of shape (n,), got shape {shapes['q']}")
+    n = shapes["q"][0]
+    if shapes["P"] != (n, n):
+        raise QPInputError(f"P must have shape (n, n) = ({n}, {n}), got {shapes['P']}")
+    if len(shapes["A"]) != 2 or shapes["A"][1] != n:
+        raise QPInputError(f"A must have shape (m, {n}), got {shapes['A']}")
+    m = shapes["A"][0]
+    for k in ("l", "u"):
+        if shapes[k] != (m,):
+            raise QPInputError(f"{k} must have shape (m,) = ({m},), got {shapes[k]}")
+    if init is not None and (np.shape(init.x) != (n,) or np.shape(init.y) != (m,)):
+        raise QPInputError(
+            f"init must have x of shape ({n},) and y of shape ({m},), "
+            f"got {np.shape(init.x)} and {np.shape(init.y)}"
+        )
+    if not _is_concrete(P, q, A, l, u):
+        return
+    P_np, q_np, A_np = np.asarray(P), np.asarray(q), np.asarray(A)
+    l_np, u_np = np.asarray(l), np.asarray(u)
+    for k, v in (("P", P_np), ("q", q_np), ("A", A_np)):
+        if not np.all(np.isfinite(v)):
+            raise QPInputError(f"{k} contains NaN or infinite entries")
+    if np.any(np.isnan(l_np)) or np.any(np.isnan(u_np)):
+        raise QPInputError("l or u contains NaN")
+    if n:
+        scale = max(1.0, float(np.max(np.abs(P_np))))
+        asym = float(np.max(np.abs(P_np - P_np.T)))
+        tol = float(np.sqrt(np.finfo(np.result_type(P_np.dtype, np.float32)).eps)) * scale
+        if asym > tol:
+            raise QPInputError(f"P is not symmetric: max |P - P'| = {asym:.3g} > {tol:.3g}")
+    bad = np.flatnonzero(l_np > u_np)
+    if bad.size:
+        i = int(bad[0])
+        raise QPInputError(
+            f"l > u in {bad.size} row(s), first row {i}: l={l_np[i]:.6g} > u={u_np[i]:.6g}"
+        )
+
+
+def _run_steps(data: Scaled, L, rho_vec, it: Iterate, num: int, settings: QPSettings):
+    """Runs `num` >= 1 ADMM steps; returns the last iterate and its (dx, dy) step."""
+
+    def body(_, it):
+        return admm.step(data, L, rho_vec, it, settings)
+
+    if num > 1:
+        it = jax.lax.fori_loop(0, num - 1, body, it, unroll=settings.unroll)
+    new = admm.step(data, L, rho_vec, it, settings)
+    return new, new.x - it.x, new.y - it.y
+
+
+def _update_rho(data: Scaled, rho, rho_vec, L, res: Residuals, allowed, settings: QPSettings):
+    """Adapts rho; refactorizes (under `lax.cond`) only on a change beyond the tolerance."""
+    new_rho = admm.rho_estimate(rho, res, settings)
+    tol = settings.adaptive_rho_tolerance
+    need = allowed & ((new_rho > rho * tol) | (new_rho < rho / tol))
+
+    def refactor(_):
+        rv = admm.rho_vector(new_rho, data.l, data.u, settings)
+        return new_rho, rv, admm.factor(data.P, data.A, rv, settings)
+
+    def keep(_):
+        return rho, rho_vec, L
+
+    rho, rho_vec, L = jax.lax.cond(need, refactor, keep, None)
+    return rho, rho_vec, L, need.astype(jnp.int32)
+
+
+def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
+    """ADMM loops on the scaled problem. Returns (iterate, residuals, status, iters, rho, nref)."""
+    dtype = data.q.dtype
+    rho = jnp.asarray(rho0, dtype)
+    rho_vec = admm.rho_vector(rho, data.l, data.u, settings)
+    L = admm.factor(data.P, data.A, rho_vec, settings)
+    n, m = data.q.shape[0], data.l.shape[0]
+    zero_dx, zero_dy = jnp.zeros(n, dtype), jnp.zeros(m, dtype)
+    res0 = admm.residuals(data, it0, settings)
+    nref0 = jnp.zeros((), jnp.int32)
+    interval = settings.adaptive_rho_interval
+    adaptive = settings.adaptive_rho
+
+    if settings.fixed_iterations > 0:
+        total = settings.fixed_iterations
+        chunks, rem = divmod(total, interval)
+
+        def chunk(_, carry):
+            it, _, _, rho, rho_vec, L, nref = carry
+            it, dx, dy = _run_steps(data, L, rho_vec, it, interval, settings)
+            if adaptive:
+                res = admm.residuals(data, it, settings)
+                rho, rho_vec, L, did = _update_rho(data, rho, rho_vec, L, res, True, settings)
+                nref = nref + did
+            return it, dx, dy, rho, rho_vec, L, nref
+
+        it, dx, dy, rho, rho_vec, L, nref = jax.lax.fori_loop(
+            0, chunks, chunk, (it0, zero_dx, zero_dy, rho, rho_vec, L, nref0)
+        )
+        if rem:
+            it, dx, dy = _run_steps(data, L, rho_vec, it, rem, settings)
+        res = admm.residuals(data, it, settings)
+        status = admm.classify(res, data, dx, dy, jnp.asarray(True), settings)
+        return it, res, status, jnp.asarray(total, jnp.int32), rho, nref
+
+    checks_per_chunk = interval // settings.check_interval
+
+    def inner_cond(c):
+        return (c["status"] == UNSOLVED) & (c["j"] < checks_per_chunk)
+
+    def inner_body(c):
+        it, dx, dy = _run_steps(
+            data, c["L"], c["rho_vec"], c["it"], settings.check_interval, settings
+        )
+        k = c["k"] + settings.check_interval
+        res = admm.residuals(data, it, settings)
+        status = admm.classify(res, data, dx, dy, k >= settings.max_iter, settings)
+        return dict(c, it=it, k=k, res=res, status=status, j=c["j"] + 1)
+
+    def outer_body(c):
+        c = jax.lax.while_loop(inner_cond, inner_body, dict(c, j=jnp.zeros((), jnp.int32)))
+        if adaptive:
+            rho, rho_vec, L, did = _update_rho(
+                data, c["rho"], c["rho_vec"], c["L"], c["res"], c["status"] == UNSOLVED, settings
+            )
+            c = dict(c, rho=rho, rho_vec=rho_vec, L=L, nref=c["nref"] + did)
+        return c
+
+    carry = dict(
+        it=it0,
+        k=jnp.zeros((), jnp.int32),
+        res=res0,
+        status=jnp.asarray(UNSOLVED, jnp.int32),
+        rho=rho,
+        rho_vec=rho_vec,
+        L=L,
+        nref=nref0,
+        j=jnp.zeros((), jnp.int32),
+    )
+    carry = jax.lax.while_loop(lambda c: c["status"] == UNSOLVED, outer_body, carry)
+    return carry["it"], carry["res"], carry["status"], carry["k"], carry["rho"], carry["nref"]
+
+
+def _prepare(P, q, A, l, u):
+    """Casts to one float dtype, symmetrizes P and maps |bounds| >= INF_BOUND to +-inf."""
+    dtype = jnp.result_type(P, q, A, l, u)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    P, q, A, l, u = (jnp.asarray(a, dtype) for a in (P, q, A, l, u))
+    P = 0.5 * (P + P.T)
+    l = jnp.where(l <= -INF_BOUND, -jnp.inf, l)
+    u = jnp.where(u >= INF_BOUND, jnp.inf, u)
+    return P, q, A, l, u
+
+
+def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
+    P, q, A, l, u = _prepare(P, q, A, l, u)
+    dtype = q.dtype
+    data = equilibrate(P, q, A, l, u, settings.scaling)
+    if init is None:
+        x0 = jnp.zeros_like(q)
+        y0 = jnp.zeros_like(l)
+        z0 = jnp.clip(jnp.zeros_like(l), data.l, data.u)
+        rho0 = jnp.asarray(settings.rho, dtype)
+    else:
+        x0 = jnp.asarray(init.x, dtype) / data.D
+        y0 = jnp.asarray(init.y, dtype) * data.c / data.E
+        z0 = jnp.clip(data.A @ x0, data.l, data.u)
+        rho0 = jnp.clip(jnp.asarray(init.rho, dtype), settings.rho_min, settings.rho_max)
+    it, res, status, iters, rho, nref = _solve_scaled(data, Iterate(x0, z0, y0), rho0, settings)
+
+    polished = jnp.asarray(False)
+    if settings.polish:
+
+        def do_polish(it):
+            cand = polish(data, it, settings)
+            r = admm.residuals(data, cand, settings)
+            ok = (r.prim <= jnp.maximum(res.prim, 1e-3 * res.eps_prim)) & (
+                r.dual <= jnp.maximum(res.dual, 1e-3 * res.eps_dual)
+            )
+            ok = ok & jnp.all(jnp.isfinite(cand.x)) & jnp.all(jnp.isfinite(cand.y))
+            chosen = jax.tree.map(lambda a, b: jnp.where(ok, a, b), cand, it)
+            r = jax.tree.map(lambda a, b: jnp.where(ok, a, b), r, res)
+            return chosen, r, ok
+
+        def skip(it):
+            return it, res, jnp.asarray(False)
+
+        it, res, polished = jax.lax.cond(status == SOLVED, do_polish, skip, it)
+
+    x = data.D * it.x
+    y = data.E * it.y / data.c
+    z = it.z / data.E
+    obj = 0.5 * x @ (P @ x) + q @ x
+    return QPSolution(
+        x=x,
+        y=y,
+        z=z,
+        status=status,
+        iterations=iters,
+        prim_res=res.prim,
+        dual_res=res.dual,
+        obj_val=obj,
+        rho=rho,
+        polished=polished,
+        refactorizations=nref,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("settings",))
+def _solve_jit(P, q, A, l, u, init, settings):
+    return _solve_impl(P, q, A, l, u, init, settings)
+
+
+def solve(
+    P: jax.Array,
+    q: jax.Array,
+    A: jax.Array,
+    l: jax.Array,
+    u: jax.Array,
+    settings: QPSettings | None = None,
+    init: QPSolution | None = None,
+) -> QPSolution:
+    """Solves `min 0.5 x'Px + q'x  s.t.  l <= Ax <= u` with OSQP-style ADMM.
+
+    Works under `jit` and `vmap`; the dtype (float32 / float64) follows the inputs. Bounds
+    of magnitude >= 1e20 (or infinite) are treated as absent.
+
+    Args:
+      P: [n, n] symmetric positive semidefinite cost matrix (dense).
+      q: [n] linear cost.
+      A: [m, n] constraint matrix (dense; m may be 0).
+      l: [m] lower bounds.
+      u: [m] upper bounds.
+      settings: static solver settings (defaults to `QPSettings()`).
+      init: warm start from a previous solution (its x, y and rho are used).
+
+    Returns:
+      A `QPSolution`.
+
+    Raises:
+      QPInputError: on malformed input (checked before solving; value checks only on
+        concrete, i.e. untraced, arrays).
+    """
+    settings = QPSettings() if settings is None else settings
+    validate(P, q, A, l, u, init)
+    return _solve_jit(P, q, A, l, u, init, settings)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import mujoco
 from mujoco import mjx
 
+from mjxbot.disturbances import Disturber, push_xfrc
 from mjxbot.errors import ConfigError
 from mjxbot.robot import Robot, load_robot
 from mjxbot.types import EnvConfig, Observation, State
@@ -56,6 +57,11 @@ class HumanoidEnv:
     around `home`, a PD law at every physics substep turns them into torques
     clipped to the actuator limits, and finished or non-finite envs are reset
     inside `step` to a freshly sampled initial state.
+
+    Disturbances (`config.disturbances`) are delegated to a `Disturber`
+    (`mjxbot.disturbances`) at four hook points: `_fresh_episode` (per-episode
+    samples into `info`), `reset` (first observation), and before and after
+    the physics in `step`. With every family off these hooks add nothing.
     """
 
     config_class: ClassVar[type[EnvConfig]] = EnvConfig
@@ -74,6 +80,10 @@ class HumanoidEnv:
         self.robot = load_robot(config.robot)
         self.mj_model = self.robot.model
         self.mj_model.opt.timestep = config.sim_dt
+        # Before put_model: the disturber checks names and may edit the MuJoCo model.
+        self.disturber = Disturber(
+            config.disturbances, self.mj_model, self.robot.qvel_adr, self.n_substeps, config.ctrl_dt
+        )
         unknown = sorted(set(config.reward_scales) - set(self.reward_names))
         if unknown:
             raise ConfigError(
@@ -174,20 +184,60 @@ class HumanoidEnv:
         """`[nu]` joint position targets for an action in `[-1, 1]^nu`."""
         return self._home_targets + self.config.action_scale * jnp.clip(action, -1.0, 1.0)
 
-    def pd_torque(self, data: mjx.Data, targets: jax.Array) -> jax.Array:
-        """`[nu]` PD torques toward `targets`, clipped to the actuator limits."""
+    def pd_torque(
+        self, data: mjx.Data, targets: jax.Array, drive: dict[str, jax.Array] | None = None
+    ) -> jax.Array:
+        """`[nu]` PD torques toward `targets`, clipped to the actuator limits.
+
+        `drive` optionally holds per-episode `[nu]` scales: `kp_scale` and
+        `kd_scale` on the gains, `strength` on the torque and its limits.
+        """
+        if drive is None:
+            error = targets - data.qpos[self._qpos_adr]
+            torque = self._kp * error - self._kd * data.qvel[self._qvel_adr]
+            return jnp.clip(torque, self._torque_lo, self._torque_hi)
+        kp = self._kp * drive["kp_scale"] if "kp_scale" in drive else self._kp
+        kd = self._kd * drive["kd_scale"] if "kd_scale" in drive else self._kd
         error = targets - data.qpos[self._qpos_adr]
-        torque = self._kp * error - self._kd * data.qvel[self._qvel_adr]
-        return jnp.clip(torque, self._torque_lo, self._torque_hi)
+        torque = jnp.clip(
+            kp * error - kd * data.qvel[self._qvel_adr], self._torque_lo, self._torque_hi
+        )
+        return torque * drive["strength"] if "strength" in drive else torque
 
-    def physics(self, model: mjx.Model, data: mjx.Data, targets: jax.Array) -> mjx.Data:
-        """Advances one control period: `n_substeps` PD-controlled `mjx.step`s."""
+    def physics(
+        self,
+        model: mjx.Model,
+        data: mjx.Data,
+        targets: jax.Array,
+        drive: dict[str, jax.Array] | None = None,
+        push: dict[str, jax.Array] | None = None,
+    ) -> mjx.Data:
+        """Advances one control period: `n_substeps` PD-controlled `mjx.step`s.
 
-        def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
-            return mjx.step(model, d.replace(ctrl=self.pd_torque(d, targets))), None
+        Args:
+          model: the (per-episode) model.
+          data: the physics state.
+          targets: `[nu]` joint targets.
+          drive: optional PD-law scales, see `pd_torque`.
+          push: optional active push (`mjxbot.disturbances.advance_push`): its
+            wrench is written to `xfrc_applied` for its first substeps and
+            `xfrc_applied` is zero again when this returns.
+        """
+        if push is None:
 
-        data, _ = jax.lax.scan(substep, data, None, length=self.n_substeps)
-        return data
+            def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
+                return mjx.step(model, d.replace(ctrl=self.pd_torque(d, targets, drive))), None
+
+            data, _ = jax.lax.scan(substep, data, None, length=self.n_substeps)
+            return data
+
+        def pushed_substep(d: mjx.Data, i: jax.Array) -> tuple[mjx.Data, None]:
+            xfrc = push_xfrc(self.mj_model.nbody, push, i)
+            d = d.replace(ctrl=self.pd_torque(d, targets, drive), xfrc_applied=xfrc)
+            return mjx.step(model, d), None
+
+        data, _ = jax.lax.scan(pushed_substep, data, jnp.arange(self.n_substeps))
+        return data.replace(xfrc_applied=jnp.zeros_like(data.xfrc_applied))
 
     def initial_data(self, rng: jax.Array) -> mjx.Data:
         """Home pose with uniform joint position and velocity noise, kinematics done."""
@@ -213,18 +263,20 @@ class HumanoidEnv:
             "last_action": jnp.zeros(self.robot.nu),
             "truncation": jnp.zeros(()),
             **self.sample_task(key_task),
+            **self.disturber.reset_info(rng),
         }
         return data, self.observe(data, info), info
 
     def _zero_metrics(self) -> dict[str, jax.Array]:
         metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
         metrics["nonfinite_resets"] = jnp.zeros(())
-        return metrics
+        return {**metrics, **self.disturber.zero_metrics()}
 
     # ------------------------------------------------------------ public API
     def reset(self, rng: jax.Array) -> State:
         """Starts an episode. `rng` is a single key; vmap for a batch."""
         data, obs, info = self._fresh_episode(rng)
+        obs = self.disturber.observe_reset(rng, obs, info)
         zero = jnp.zeros(())
         return State(data, obs, zero, zero, self._zero_metrics(), info)
 
@@ -242,7 +294,12 @@ class HumanoidEnv:
         """
         info = state.info
         key_reset, key_next = jax.random.split(info["rng"])
-        data = self.physics(self.mjx_model, state.data, self.joint_targets(action))
+        if self.disturber.active:
+            plan = self.disturber.plan_step(self.mjx_model, state.data, action, info)
+            targets = self.joint_targets(plan.action)
+            data = self.physics(plan.model, plan.data, targets, plan.drive, plan.push)
+        else:
+            data = self.physics(self.mjx_model, state.data, self.joint_targets(action))
         nonfinite = ~(jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all())
         terms = self.reward_terms(data, action, info)
         scales = self.config.reward_scales
@@ -254,6 +311,8 @@ class HumanoidEnv:
         done = terminated | truncated
 
         next_info = {**info, "rng": key_next, "steps": steps, "last_action": action}
+        if self.disturber.active:
+            next_info.update(plan.info)
         continued = (data, self.observe(data, next_info), next_info)
         restarted = self._fresh_episode(key_reset)
         data, obs, next_info = tree_where(done, restarted, continued)
@@ -261,4 +320,8 @@ class HumanoidEnv:
 
         metrics = {f"reward/{k}": jnp.where(nonfinite, 0.0, v) for k, v in terms.items()}
         metrics["nonfinite_resets"] = state.metrics["nonfinite_resets"] + nonfinite
+        if self.disturber.active:
+            obs, next_info, metrics = self.disturber.finish_step(
+                state, obs, next_info, done, plan, metrics
+            )
         return State(data, obs, reward, done.astype(jnp.float32), metrics, next_info)

@@ -1,0 +1,253 @@
+"""Run logging: `metrics.jsonl`, a rich progress bar, W&B, and the learning curve.
+
+W&B never stops training: a failing `wandb` call is reported once and
+logging to W&B stops, everything else goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from mjxbot.config import to_dict
+from mjxbot.types import TrainConfig, WandbConfig
+
+METRICS_FILE = "metrics.jsonl"
+WANDB_ID_FILE = "wandb_run_id"
+CURVE_FILE = "learning_curve.png"
+
+
+def _has_wandb_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+def _online(host: str = "api.wandb.ai", timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wandb_mode(cfg: WandbConfig) -> str:
+    """The mode to run W&B in: the config's, or for `auto` the environment's or a guess.
+
+    `auto` honours `WANDB_MODE`; otherwise it is online only with an API key
+    and a reachable server (W&B raises at once without a key), else offline.
+    """
+    if cfg.mode != "auto":
+        return cfg.mode
+    env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env_mode in ("online", "offline", "disabled"):
+        return env_mode
+    if env_mode == "dryrun":
+        return "offline"
+    return "online" if _has_wandb_key() and _online() else "offline"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _finite(x: Any) -> Any:
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+class RunLogger:
+    """Writes one run's logs; `log` is the `progress_fn` of `train()`.
+
+    Args:
+      config: the resolved config (its `logging` section decides what runs).
+      run_dir: the run directory.
+      total_steps: env steps of the whole run (progress bar, ETA).
+      start_step: step the run resumes from; `metrics.jsonl` lines past it
+        (written after the last checkpoint of an interrupted run) are dropped.
+      resume: continue the W&B run whose id is stored in the run dir.
+      enabled: False on processes other than 0 of a multi-host run.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        total_steps: int,
+        start_step: int = 0,
+        resume: bool = False,
+        enabled: bool = True,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.total_steps = total_steps
+        self.enabled = enabled
+        self._wandb = None
+        self._progress = None
+        self._task = None
+        self.wandb_dir: Path | None = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / METRICS_FILE
+        kept = [r for r in read_metrics(self.run_dir) if r.get("step", 0) <= start_step]
+        if not resume:
+            kept = []
+        with path.open("w") as f:
+            for record in kept:
+                f.write(json.dumps(record) + "\n")
+        self._file = path.open("a")
+        self._init_wandb(resume)
+        self._init_progress(start_step)
+
+    # --------------------------------------------------------------- W&B
+    def _init_wandb(self, resume: bool) -> None:
+        cfg = self.config.logging.wandb
+        mode = wandb_mode(cfg)
+        self.wandb_mode = mode
+        if mode == "disabled":
+            return
+        id_file = self.run_dir / WANDB_ID_FILE
+        try:
+            import wandb
+
+            run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
+            run = wandb.init(
+                project=cfg.project,
+                entity=cfg.entity,
+                group=cfg.group,
+                tags=list(cfg.tags) or None,
+                name=cfg.name,
+                config=to_dict(self.config),
+                dir=str(self.run_dir),
+                id=run_id,
+                resume="allow",
+                mode=mode,
+                settings=wandb.Settings(silent=True, console="off"),
+            )
+            id_file.write_text(run_id)
+            self._wandb = run
+            self.wandb_dir = Path(run.dir).parent if run is not None else None
+        except Exception as e:  # noqa: BLE001 - W&B must never stop training
+            print(f"warning: W&B disabled for this run ({type(e).__name__}: {e})", file=sys.stderr)
+            self._wandb = None
+
+    def _wandb_log(self, metrics: dict[str, Any], step: int) -> None:
+        if self._wandb is None:
+            return
+        try:
+            self._wandb.log(metrics, step=step)
+        except Exception as e:  # noqa: BLE001
+            print(f"warning: W&B logging stopped ({type(e).__name__}: {e})", file=sys.stderr)
+            self._wandb = None
+
+    # ---------------------------------------------------------- progress
+    def _init_progress(self, start_step: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        if not (self.config.logging.progress_bar and self.console.is_terminal):
+            return
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+            TextColumn("{task.fields[sps]:,.0f} steps/s"),
+            TimeRemainingColumn(),
+            TextColumn("return {task.fields[ret]}"),
+            console=self.console,
+        )
+        self._task = self._progress.add_task(
+            self.config.env_name, total=self.total_steps, completed=start_step, sps=0.0, ret="-"
+        )
+        self._progress.start()
+
+    def _show(self, step: int, metrics: dict[str, float]) -> None:
+        ret = metrics.get("episode/return", float("nan"))
+        ret_text = f"{ret:.2f}" if math.isfinite(ret) else "-"
+        sps = metrics.get("time/sps", 0.0)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step, sps=sps, ret=ret_text)
+        else:
+            eta = (self.total_steps - step) / sps if sps > 0 else float("nan")
+            eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "-"
+            print(
+                f"step {step:,}/{self.total_steps:,}  {sps:,.0f} steps/s  "
+                f"ETA {eta_text}  return {ret_text}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    # -------------------------------------------------------------- API
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Appends to metrics.jsonl, logs to W&B, updates the progress display."""
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: _finite(v) for k, v in metrics.items()}}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        self._wandb_log(metrics, step)
+        if "time/sps" in metrics:
+            self._show(step, metrics)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if not self.enabled:
+            return
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self._file.close()
+        if self._wandb is not None:
+            try:
+                if summary:
+                    for k, v in summary.items():
+                        self._wandb.summary[k] = v
+                self._wandb.finish()
+            except Exception as e:  # noqa: BLE001
+                print(f"warning: W&B finish failed ({type(e).__name__}: {e})", file=sys.stderr)
+            self._wandb = None
+
+
+def plot_learning_curve(run_dir: str | Path) -> Path | None:
+    """Writes `learning_curve.png` (training return and evaluations vs env steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir)
+    train = [
+        (r["step"], r["episode/return"]) for r in records if r.get("episode/return") is not None
+    ]
+    evals = [(r["step"], r["eval/return"]) for r in records if r.get("eval/return") is not None]
+    pd = [(r["step"], r["eval_pd/return"]) for r in records if r.get("eval_pd/return") is not None]
+    if not (train or evals):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="training episode return")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", label="eval return (policy)")
+    if pd:
+        ax.axhline(pd[-1][1], color="gray", linestyle="--", label="eval return (PD hold)")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(run_dir) / CURVE_FILE
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,205 @@
+"""`train()`: the Python side of a run around the one compiled training step.
+
+Python here only dispatches `train_step`, reports metrics through
+`progress_fn`, writes checkpoints and evaluates; all env and learning work is
+inside the jitted step. Devices: every per-env array is sharded along the
+batch axis of a mesh over all devices of all processes (`jax.devices()`), so
+the same code runs on one CPU, several local devices, or many hosts joined by
+`jax.distributed.initialize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from mjxbot.config import to_dict
+from mjxbot.env import HumanoidEnv
+from mjxbot.registry import load_env
+from mjxbot.training.checkpoint import Checkpointer, CheckpointError, check_compatible
+from mjxbot.training.ppo import BATCH_AXIS, Trainer, make_trainer, policy_params, state_shardings
+from mjxbot.types import TrainConfig
+
+ProgressFn = Callable[[int, dict[str, float]], None]
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised after a checkpoint was written because `should_stop` asked to stop."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped at step {step}")
+        self.step = step
+
+
+def host_copy(tree: Any) -> Any:
+    """Numpy copy of a replicated (possibly multi-host) pytree."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh over every device of every process, axis `batch`."""
+    return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
+
+
+def run_meta(config: TrainConfig, env: HumanoidEnv) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed or loaded by this setup."""
+    return {
+        "env_name": config.env_name,
+        "observation_size": {k: list(v) for k, v in env.observation_size.items()},
+        "action_size": int(env.action_size),
+        "num_envs": int(config.ppo.num_envs),
+        "network": to_dict(config.network),
+        "normalize_observations": bool(config.ppo.normalize_observations),
+    }
+
+
+@dataclasses.dataclass
+class Evaluator:
+    """Deterministic evaluation on the local default device.
+
+    The policy and the PD hold (zero action) run from the same eval keys, so
+    they meet the same initial states and disturbance draws.
+    """
+
+    trainer: Trainer
+    num_envs: int
+    seed: int
+
+    def __post_init__(self):
+        self._fn = jax.jit(self.trainer.evaluate)
+        self._keys = jax.random.split(jax.random.PRNGKey(self.seed), self.num_envs)
+
+    def __call__(self, params: Any, use_policy: bool) -> dict[str, float]:
+        out = self._fn(params, jnp.asarray(use_policy), self._keys)
+        return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+def train(
+    config: TrainConfig,
+    *,
+    checkpointer: Checkpointer | None = None,
+    resume: bool = False,
+    progress_fn: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    env: HumanoidEnv | None = None,
+    trace_counter: list[int] | None = None,
+    evaluate: bool = True,
+) -> tuple[Callable, tuple, dict[str, float]]:
+    """Trains PPO on `config.env_name`.
+
+    Args:
+      config: a resolved config (no size left at 0).
+      checkpointer: where to save (every `checkpoint.every_steps`, at the end,
+        and when stopped) and, with `resume`, restore from.
+      resume: continue from the checkpointer's latest checkpoint.
+      progress_fn: called as `progress_fn(env_steps, metrics)` every
+        `logging.log_every` iterations and for evaluations (keys `eval/...`).
+      should_stop: polled after each iteration; when it returns True a
+        checkpoint is written and `TrainingInterrupted` raised.
+      env: the env to use instead of building `config.env_name`.
+      trace_counter: one-element list counting traces of the train step.
+      evaluate: run the final evaluation (and the PD-hold comparison).
+
+    Returns:
+      `(make_policy, params, metrics)`: Brax's `make_policy(params,
+      deterministic)`, host copies of `(normalizer, policy, value)` params and
+      the final metrics (last training metrics, `eval/...` of the policy and
+      `eval_pd/...` of the PD hold).
+
+    Raises:
+      CheckpointError: resuming from a missing, unreadable or foreign checkpoint.
+    """
+    ppo_cfg = config.ppo
+    if not ppo_cfg.num_envs or not ppo_cfg.num_timesteps or not config.eval.num_envs:
+        raise ValueError("train() needs a resolved config (see training.config.resolve_auto)")
+    progress_fn = progress_fn or (lambda *_: None)
+    should_stop = should_stop or (lambda: False)
+    env = env if env is not None else load_env(config.env_name, config.env)
+    mesh = make_mesh()
+    trainer = make_trainer(env, ppo_cfg, config.network, mesh=mesh, trace_counter=trace_counter)
+    meta = run_meta(config, env)
+
+    abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    shardings = state_shardings(mesh, abstract)
+    replicated = NamedSharding(mesh, P())
+    ts = jax.jit(trainer.init, out_shardings=shardings)(jax.random.PRNGKey(config.seed))
+    if resume:
+        if checkpointer is None:
+            raise CheckpointError("resume needs a checkpoint directory")
+        step, saved_meta = checkpointer.read_meta()
+        check_compatible(saved_meta, meta, str(checkpointer.directory / str(step)))
+        ts = checkpointer.restore(step, ts)
+
+    train_step = jax.jit(
+        trainer.train_step,
+        in_shardings=(shardings,),
+        out_shardings=(shardings, replicated),
+        donate_argnums=0,
+    )
+    steps_per_it = trainer.steps_per_iteration
+    num_iterations = math.ceil(ppo_cfg.num_timesteps / steps_per_it)
+    iteration = int(host_copy(ts.iteration))
+    evaluator = Evaluator(trainer, config.eval.num_envs, config.eval.seed) if evaluate else None
+    is_main = jax.process_index() == 0
+
+    def save(ts) -> None:
+        if checkpointer is not None and config.checkpoint.enabled:
+            step = int(host_copy(ts.iteration)) * steps_per_it
+            checkpointer.save(step, ts, policy_params(ts), meta)
+
+    if evaluator is not None and config.eval.at_start and iteration == 0 and is_main:
+        progress_fn(
+            0, {f"eval/{k}": v for k, v in evaluator(host_copy(policy_params(ts)), True).items()}
+        )
+
+    metrics: dict[str, float] = {}
+    every = config.checkpoint.every_steps
+    t_start = time.perf_counter()
+    t_last, it_last = t_start, iteration
+    while iteration < num_iterations:
+        ts, step_metrics = train_step(ts)
+        iteration += 1
+        step = iteration * steps_per_it
+        last = iteration == num_iterations
+        if iteration % config.logging.log_every == 0 or last:
+            metrics = {k: float(v) for k, v in host_copy(step_metrics).items()}
+            now = time.perf_counter()
+            metrics["time/sps"] = (iteration - it_last) * steps_per_it / max(now - t_last, 1e-9)
+            metrics["time/walltime"] = now - t_start
+            metrics["time/iteration"] = float(iteration)
+            t_last, it_last = now, iteration
+            progress_fn(step, metrics)
+        if every and not last and step // every > (step - steps_per_it) // every:
+            save(ts)
+        if not last and _agreed(should_stop()):
+            save(ts)
+            raise TrainingInterrupted(step)
+    save(ts)
+
+    params = host_copy(policy_params(ts))
+    if evaluator is not None and is_main:
+        final = {f"eval/{k}": v for k, v in evaluator(params, True).items()}
+        if config.eval.compare_pd_hold:
+            final.update({f"eval_pd/{k}": v for k, v in evaluator(params, False).items()})
+        progress_fn(iteration * steps_per_it, final)
+        metrics = {**metrics, **final}
+    return trainer.make_policy, params, metrics
+
+
+def _agreed(flag: bool) -> bool:
+    """True on every process when any process wants to stop (one tiny collective)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.asarray([flag], np.int32))
+    return bool(np.asarray(flags).any())

@@ -1,0 +1,44 @@
+"""Loading a trained policy from a run directory, without the training script.
+
+A checkpoint's `meta` holds the network config and observation sizes next
+to the params, which is all `load_policy` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from mjxbot.config import from_dict
+from mjxbot.training.checkpoint import Checkpointer
+from mjxbot.training.ppo import init_policy_params, make_networks
+from mjxbot.types import NetworkConfig
+
+
+def load_policy(
+    run_dir: str | Path, step: int | None = None, deterministic: bool = True
+) -> tuple[Callable, dict[str, Any]]:
+    """The policy of a run's checkpoint (the latest by default).
+
+    Returns:
+      `(policy, meta)`: `policy(obs, key) -> (action, extras)` on one
+      observation dict or a batch, and the checkpoint metadata (task name,
+      observation sizes, network config, step).
+    """
+    ckpt = Checkpointer(Path(run_dir) / "checkpoints", create=False)
+    step, meta = ckpt.read_meta(step)
+    obs_size = {k: tuple(v) for k, v in meta["observation_size"].items()}
+    network = from_dict(NetworkConfig, meta["network"])
+    networks = make_networks(
+        obs_size, meta["action_size"], network, meta.get("normalize_observations", True)
+    )
+    normalizer, params = init_policy_params(networks, obs_size, jax.random.PRNGKey(0))
+    template = (normalizer, params.policy, params.value)
+    restored = ckpt.restore(step, template, item="policy")
+    from brax.training.agents.ppo import networks as ppo_networks
+
+    make_policy = ppo_networks.make_inference_fn(networks)
+    return make_policy(restored, deterministic=deterministic), meta

@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""Train a PPO policy on an mjxbot task.
+
+    python train.py                                    # balance, sized for this machine
+    python train.py --config configs/reach.yaml --set ppo.num_envs=64
+    python train.py --config configs/balance.yaml --config configs/ci.yaml
+    python train.py --run-dir runs/x --resume          # continue an interrupted run
+
+Config files are merged in order, then `--set key=value` overrides; unknown
+keys and wrong types fail with one `error:` line (exit 2). SIGINT/SIGTERM
+write a checkpoint and exit with 128 + the signal number; `--resume`
+continues exactly. Multi-host: see README ("Multi-host training").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+RESOLVED_CONFIG = "config.yaml"
+EVAL_FILE = "eval.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", action="append", default=[], help="YAML experiment (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    p.add_argument("--run-dir", help="run directory (default: runs/<env>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="checkpoint and stop once STEPS env steps are done, as on SIGTERM (testing aid)",
+    )
+    g = p.add_argument_group("multi-host (jax.distributed); SLURM is detected by itself")
+    g.add_argument("--coordinator", help="HOST:PORT of process 0")
+    g.add_argument("--num-processes", type=int)
+    g.add_argument("--process-id", type=int)
+    return p.parse_args(argv)
+
+
+def init_distributed(args: argparse.Namespace) -> None:
+    """Joins the other processes when the flags, `JAX_COORDINATOR_ADDRESS` or SLURM ask for it."""
+    import jax
+
+    slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    if not (args.coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or slurm):
+        return
+    # Cross-process collectives on the CPU need gloo (jax 0.9.2); GPUs use NCCL.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    kwargs = {}
+    if args.coordinator:
+        kwargs = dict(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
+    jax.distributed.initialize(**kwargs)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM (or after `--stop-after` steps); polled between iterations."""
+
+    def __init__(self, stop_after: int = 0):
+        self.signum = 0
+        self.stop_after = stop_after
+        self.step = 0
+
+    def handler(self, signum, _frame) -> None:
+        self.signum = signum
+
+    def __call__(self) -> bool:
+        if self.stop_after and self.step >= self.stop_after:
+            self.signum = self.signum or signal.SIGTERM
+        return bool(self.signum)
+
+
+def comparison_table(metrics: dict[str, float], num_envs: int, seed: int) -> str:
+    rows = [("trained policy", "eval"), ("PD hold (zero action)", "eval_pd")]
+    lines = [
+        f"policy vs PD hold: {num_envs} eval episodes each, same seeds (eval.seed={seed})",
+        f"{'':24s}{'return':>10s}{'± std':>9s}{'length':>9s}{'fall rate':>11s}",
+    ]
+    for label, prefix in rows:
+        if f"{prefix}/return" not in metrics:
+            continue
+        lines.append(
+            f"{label:24s}{metrics[f'{prefix}/return']:10.2f}{metrics[f'{prefix}/return_std']:9.2f}"
+            f"{metrics[f'{prefix}/length']:9.1f}{metrics[f'{prefix}/fall_rate']:11.2f}"
+        )
+    if "eval_pd/return" in metrics:
+        diff = metrics["eval/return"] - metrics["eval_pd/return"]
+        verdict = "better than" if diff > 0 else "NOT better than"
+        lines.append(f"trained policy is {verdict} the PD hold: return {diff:+.2f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    init_distributed(args)
+    import jax
+
+    from mjxbot.training import config as tconfig
+    from mjxbot.training.checkpoint import Checkpointer, CheckpointError
+    from mjxbot.training.logging import RunLogger, plot_learning_curve
+    from mjxbot.training.loop import TrainingInterrupted, train
+
+    if args.resume:
+        if not args.run_dir:
+            raise CheckpointError("--resume needs --run-dir DIR of the run to continue")
+        run_dir = Path(args.run_dir)
+        saved = run_dir / RESOLVED_CONFIG
+        if not saved.is_file():
+            raise CheckpointError(f"no run to resume in {run_dir} ({RESOLVED_CONFIG} is missing)")
+        from mjxbot.config import load_yaml
+
+        config = tconfig.load(args.config, args.set, base=load_yaml(saved))
+    else:
+        config = tconfig.load(args.config, args.set)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.run_dir or f"runs/{config.env_name}-{stamp}")
+    config = tconfig.resolve_auto(config, jax.default_backend(), jax.device_count())
+    is_main = jax.process_index() == 0
+
+    checkpointer = None
+    start_step = 0
+    if args.resume:
+        checkpointer = Checkpointer(
+            run_dir / "checkpoints", config.checkpoint.max_to_keep, create=False
+        )
+        start_step, _ = checkpointer.read_meta()
+    elif config.checkpoint.enabled:
+        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+            raise CheckpointError(
+                f"{run_dir} already holds checkpoints; pass --resume or another --run-dir"
+            )
+        checkpointer = Checkpointer(run_dir / "checkpoints", config.checkpoint.max_to_keep)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / RESOLVED_CONFIG).write_text(tconfig.dump(config))
+
+    ppo = config.ppo
+    print(
+        f"training {config.env_name}: {ppo.num_envs} envs on {jax.device_count()} "
+        f"{jax.default_backend()} device(s) x {jax.process_count()} process(es), "
+        f"{ppo.num_timesteps:,} steps -> {run_dir}",
+        file=sys.stderr,
+    )
+    logger = RunLogger(
+        config, run_dir, ppo.num_timesteps, start_step, resume=args.resume, enabled=is_main
+    )
+    stop = StopFlag(args.stop_after)
+    previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def progress(step: int, metrics: dict[str, float]) -> None:
+        stop.step = step
+        logger.log(step, metrics)
+
+    try:
+        _, _, metrics = train(
+            config,
+            checkpointer=checkpointer,
+            resume=args.resume,
+            progress_fn=progress,
+            should_stop=stop,
+        )
+    except TrainingInterrupted as e:
+        logger.close()
+        print(
+            f"stopped at step {e.step:,}; checkpoint saved. Continue with: "
+            f"python train.py --run-dir {run_dir} --resume",
+            file=sys.stderr,
+        )
+        return 128 + int(stop.signum or signal.SIGTERM)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if checkpointer is not None:
+            checkpointer.close()
+
+    summary = {k: v for k, v in metrics.items() if k.startswith(("eval/", "eval_pd/"))}
+    logger.close(summary)
+    if is_main:
+        (run_dir / EVAL_FILE).write_text(json.dumps(summary, indent=2))
+        if config.logging.plot:
+            plot_learning_curve(run_dir)
+        if "eval/return" in metrics:
+            print(comparison_table(metrics, config.eval.num_envs, config.eval.seed))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from mjxbot.errors import MjxbotError
+
+    try:
+        return run(args)
+    except MjxbotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Env core: contract, batching, physics fidelity, standing, auto-reset, errors."""
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+from mujoco import mjx
+
+import mjxbot
+from mjxbot.errors import ConfigError, ModelError
+
+# MJX (float32) against MuJoCo C over FIDELITY_STEPS physics steps.
+FIDELITY_STEPS = 25
+QPOS_ATOL = 1e-4
+QVEL_ATOL = 5e-3
+# vmapped batch against per-env unbatched calls.
+BATCH = 8
+ROLLOUT_STEPS = 4
+BATCH_ATOL = 1e-4
+# The home pose under the PD hold, zero action.
+STAND_SECONDS = 2.0
+MAX_HEIGHT_DROP = 0.05
+
+MINI_BIPED = {
+    "mjcf": str(Path(__file__).parent / "data" / "mini_biped.xml"),
+    "torso_body": "pelvis",
+    "feet": ["l_sole", "r_sole"],
+    "hands": [],
+    "gains": {"hip": [80.0, 3.0], "ankle": [40.0, 2.0]},
+}
+
+
+class Compiled:
+    """An env with its jitted functions, compiled once per test session.
+
+    `rollout` runs `ROLLOUT_STEPS` vmapped steps in one `lax.scan` and counts
+    its traces, so the batching and the compile-once tests share one compile.
+    """
+
+    def __init__(self, env):
+        self.env = env
+        self.rollout_traces = 0
+
+        def rollout(keys, actions):
+            self.rollout_traces += 1
+            state = jax.vmap(env.reset)(keys)
+
+            def body(s, action):
+                s = jax.vmap(env.step)(s, action)
+                return s, s
+
+            return jax.lax.scan(body, state, actions)[1]
+
+        self.reset = jax.jit(env.reset)
+        self.step = jax.jit(env.step)
+        self.rollout = jax.jit(rollout)
+
+
+@functools.cache
+def compiled_env(name: str) -> Compiled:
+    return Compiled(mjxbot.load_env(name))
+
+
+@pytest.fixture(params=sorted(mjxbot.ALL_ENVS))
+def compiled(request):
+    return compiled_env(request.param)
+
+
+@pytest.fixture
+def stand():
+    return compiled_env("stand")
+
+
+def _finite(tree) -> bool:
+    return all(bool(jnp.isfinite(x).all()) for x in jax.tree.leaves(tree) if x.dtype.kind == "f")
+
+
+def test_reset_and_step_match_declared_sizes(compiled):
+    env = compiled.env
+    state = compiled.reset(jax.random.key(0))
+    for _ in range(3):
+        state = compiled.step(state, jnp.zeros(env.action_size))
+    sizes = env.observation_size
+    assert set(state.obs) == set(sizes)
+    for key, shape in sizes.items():
+        assert state.obs[key].shape == shape, key
+    assert _finite(state.obs) and _finite(state.reward) and _finite(state.metrics)
+
+
+def _random_actions(env, key, steps):
+    return jax.random.uniform(key, (steps, BATCH, env.action_size), minval=-1, maxval=1)
+
+
+def test_vmapped_batch_equals_unbatched(compiled):
+    env = compiled.env
+    keys = jax.random.split(jax.random.key(1), BATCH)
+    actions = _random_actions(env, jax.random.key(2), ROLLOUT_STEPS)
+    batch = jax.tree.map(lambda x: x[0], compiled.rollout(keys, actions))
+    for i in range(BATCH):
+        single = compiled.step(compiled.reset(keys[i]), actions[0, i])
+        for name in ("qpos", "qvel"):
+            np.testing.assert_allclose(
+                getattr(batch.data, name)[i],
+                getattr(single.data, name),
+                atol=BATCH_ATOL,
+                err_msg=f"env {i} data.{name}",
+            )
+        for key in single.obs:
+            np.testing.assert_allclose(batch.obs[key][i], single.obs[key], atol=BATCH_ATOL)
+        np.testing.assert_allclose(batch.reward[i], single.reward, atol=BATCH_ATOL)
+
+
+def test_mjx_matches_mujoco_c_from_perturbed_state(stand):
+    model = stand.env.mj_model
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("home").id)
+    rng = np.random.default_rng(0)
+    data.qpos[7:] += rng.uniform(-0.05, 0.05, model.nq - 7)
+    data.qvel[:] = rng.uniform(-0.2, 0.2, model.nv)
+    data.ctrl[:] = rng.uniform(-5, 5, model.nu)
+    mjx_data = mjx.put_data(model, data)
+    step = jax.jit(mjx.step)
+    contacts = 0
+    for t in range(FIDELITY_STEPS):
+        mujoco.mj_step(model, data)
+        mjx_data = step(stand.env.mjx_model, mjx_data)
+        contacts = max(contacts, data.ncon)
+        np.testing.assert_allclose(mjx_data.qpos, data.qpos, atol=QPOS_ATOL, err_msg=f"qpos {t}")
+        np.testing.assert_allclose(mjx_data.qvel, data.qvel, atol=QVEL_ATOL, err_msg=f"qvel {t}")
+    assert contacts > 0, "the comparison must include foot contacts"
+
+
+def test_home_stands_under_pd_hold(stand):
+    env = stand.env
+    state = stand.reset(jax.random.key(3))
+    start = float(state.data.qpos[2])
+    lowest = start
+    for _ in range(round(STAND_SECONDS / env.dt)):
+        state = stand.step(state, jnp.zeros(env.action_size))
+        assert not bool(state.done), "fell or reset while holding home"
+        lowest = min(lowest, float(state.data.qpos[2]))
+    assert start - lowest < MAX_HEIGHT_DROP
+
+
+def test_auto_reset_draws_a_new_initial_state(stand):
+    env = stand.env
+    first = stand.reset(jax.random.key(4))
+    state = stand.step(first, jnp.zeros(env.action_size))
+    # Force truncation on the next step.
+    state = state.replace(info={**state.info, "steps": jnp.int32(env.config.episode_length - 1)})
+    restarted = stand.step(state, jnp.zeros(env.action_size))
+    assert bool(restarted.done) and bool(restarted.info["truncation"])
+    assert int(restarted.info["steps"]) == 0
+    assert not np.allclose(restarted.data.qpos, first.data.qpos), "reused the first state"
+    home = env.robot.home_qpos
+    noise = env.config.init_qpos_noise
+    assert np.abs(np.asarray(restarted.data.qpos)[7:] - home[7:]).max() <= noise + 1e-6
+
+
+def test_nonfinite_state_is_reset_and_counted(stand):
+    env = stand.env
+    state = stand.reset(jax.random.key(5))
+    poisoned = state.replace(data=state.data.replace(qvel=state.data.qvel.at[10].set(jnp.nan)))
+    after = stand.step(poisoned, jnp.zeros(env.action_size))
+    assert bool(after.done) and not bool(after.info["truncation"])
+    assert float(after.metrics["nonfinite_resets"]) == 1.0
+    assert _finite(after.obs) and _finite(after.reward) and _finite(after.data.qpos)
+    again = stand.step(after, jnp.zeros(env.action_size))
+    assert not bool(again.done) and float(again.metrics["nonfinite_resets"]) == 1.0
+
+
+def test_multistep_rollout_compiles_once(compiled):
+    env = compiled.env
+    for seed in (6, 7):
+        keys = jax.random.split(jax.random.key(seed), BATCH)
+        rewards = compiled.rollout(keys, _random_actions(env, keys[0], ROLLOUT_STEPS)).reward
+        assert rewards.shape == (ROLLOUT_STEPS, BATCH)
+    assert compiled.rollout_traces == 1 and compiled.rollout._cache_size() == 1
+
+
+def test_bring_your_own_robot_loads_and_steps():
+    env = mjxbot.load_env("stand", robot=MINI_BIPED, reward_scales={"posture": 0.0})
+    assert env.action_size == 4
+    state = jax.jit(env.reset)(jax.random.key(8))
+    state = jax.jit(env.step)(state, jnp.zeros(4))
+    assert _finite(state.obs) and state.obs["state"].shape == env.observation_size["state"]
+
+
+def test_unknown_env_name_lists_registered_envs():
+    with pytest.raises(ConfigError, match="unknown env 'walk'; registered envs: .*stand"):
+        mjxbot.load_env("walk")
+
+
+def test_missing_mjcf_is_a_model_error():
+    with pytest.raises(ModelError, match="MJCF file 'nope.xml' not found"):
+        mjxbot.load_env("stand", robot={"mjcf": "nope.xml"})
+
+
+def test_unknown_body_lists_the_model_bodies():
+    with pytest.raises(ModelError, match="body 'pelvis' not in the model; its bodys are: .*torso"):
+        mjxbot.load_env("stand", robot={"torso_body": "pelvis"})
+
+
+def test_malformed_mjcf_is_one_line(tmp_path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<mujoco><worldbody><body></mujoco>")
+    with pytest.raises(ModelError) as error:
+        mjxbot.load_env("stand", robot={"mjcf": str(bad)})
+    assert "\n" not in str(error.value)
+
+
+def test_robot_without_floating_base_is_rejected(tmp_path):
+    fixed = tmp_path / "fixed.xml"
+    fixed.write_text(
+        "<mujoco><worldbody><body name='torso'><joint name='j' axis='0 1 0'/>"
+        "<geom size='0.1'/></body></worldbody>"
+        "<actuator><motor joint='j'/></actuator><keyframe><key name='home'/></keyframe></mujoco>"
+    )
+    with pytest.raises(ModelError, match="no free joint"):
+        mjxbot.load_env("stand", robot={"mjcf": str(fixed), "feet": [], "hands": []})
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(
+        ConfigError, match="unknown key robot.torso; valid keys of robot: .*torso_body"
+    ):
+        mjxbot.load_env("stand", robot={"torso": "x"})
+    with pytest.raises(ConfigError, match="ctrl_dt: expected a number"):
+        mjxbot.load_env("stand", ctrl_dt="fast")
+    with pytest.raises(ConfigError, match="multiple of sim_dt"):
+        mjxbot.load_env("stand", ctrl_dt=0.021)
+    with pytest.raises(ConfigError, match="unknown reward term 'speed'"):
+        mjxbot.load_env("stand", reward_scales={"speed": 1.0})

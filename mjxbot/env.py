@@ -145,6 +145,25 @@ class HumanoidEnv:
         """Unscaled reward terms, one scalar each, keyed by `reward_names`."""
         raise NotImplementedError
 
+    task_metric_names: ClassVar[tuple[str, ...]] = ()
+
+    def advance_task(
+        self, data: mjx.Data, prev_info: dict[str, Any], info: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+        """Task bookkeeping after the physics of a step (phases, timers, success).
+
+        Args:
+          data: the physics state after this step.
+          prev_info: `info` before this step.
+          info: `info` with this step's disturbance updates (push schedule).
+
+        Returns:
+          `(info updates, metrics keyed by task_metric_names)`; the updated info
+          is what `reward_terms` and `terminated` see.
+        """
+        del data, prev_info, info
+        return {}, {}
+
     def terminated(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         """True when the episode fails; by default when the robot has fallen."""
         del info
@@ -270,6 +289,7 @@ class HumanoidEnv:
     def _zero_metrics(self) -> dict[str, jax.Array]:
         metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
         metrics["nonfinite_resets"] = jnp.zeros(())
+        metrics.update({name: jnp.zeros(()) for name in self.task_metric_names})
         return {**metrics, **self.disturber.zero_metrics()}
 
     # ------------------------------------------------------------ public API
@@ -301,18 +321,19 @@ class HumanoidEnv:
         else:
             data = self.physics(self.mjx_model, state.data, self.joint_targets(action))
         nonfinite = ~(jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all())
-        terms = self.reward_terms(data, action, info)
+        planned = {**info, **plan.info} if self.disturber.active else info
+        task_info, task_metrics = self.advance_task(data, info, planned)
+        info_now = {**planned, **task_info}
+        terms = self.reward_terms(data, action, info_now)
         scales = self.config.reward_scales
         reward = sum(scales.get(k, 0.0) * v for k, v in terms.items())
         reward = jnp.where(nonfinite, 0.0, reward)
         steps = info["steps"] + 1
-        terminated = self.terminated(data, info) | nonfinite
+        terminated = self.terminated(data, info_now) | nonfinite
         truncated = (steps >= self.config.episode_length) & ~terminated
         done = terminated | truncated
 
-        next_info = {**info, "rng": key_next, "steps": steps, "last_action": action}
-        if self.disturber.active:
-            next_info.update(plan.info)
+        next_info = {**info_now, "rng": key_next, "steps": steps, "last_action": action}
         continued = (data, self.observe(data, next_info), next_info)
         restarted = self._fresh_episode(key_reset)
         data, obs, next_info = tree_where(done, restarted, continued)
@@ -320,6 +341,7 @@ class HumanoidEnv:
 
         metrics = {f"reward/{k}": jnp.where(nonfinite, 0.0, v) for k, v in terms.items()}
         metrics["nonfinite_resets"] = state.metrics["nonfinite_resets"] + nonfinite
+        metrics.update({k: jnp.where(nonfinite, 0.0, v) for k, v in task_metrics.items()})
         if self.disturber.active:
             obs, next_info, metrics = self.disturber.finish_step(
                 state, obs, next_info, done, plan, metrics

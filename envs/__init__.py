@@ -3,6 +3,6 @@
 Importing this package registers every task in `mjxbot.ALL_ENVS`.
 """
 
-from mjxbot.envs import stand
+from mjxbot.envs import reach, stand
 
-__all__ = ["stand"]
+__all__ = ["reach", "stand"]

@@ -87,7 +87,9 @@ class Checkpointer:
                 self.directory, options=options, item_names=("state", "policy", "meta")
             )
         except Exception as e:  # noqa: BLE001 - orbax raises many types
-            raise CheckpointError(f"cannot open checkpoints in {self.directory}: {_one_line(e)}")
+            raise CheckpointError(
+                f"cannot open checkpoints in {self.directory}: {_one_line(e)}"
+            ) from e
 
     def latest_step(self) -> int | None:
         """The newest complete checkpoint's step, or None."""

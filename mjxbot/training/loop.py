@@ -50,6 +50,35 @@ def make_mesh() -> Mesh:
     return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
 
 
+def localize_env(env: HumanoidEnv) -> HumanoidEnv:
+    """Moves the env's device arrays to this process's first device.
+
+    MJX's `put_model`/`make_data` place arrays on `jax.devices()[0]`, which
+    belongs to process 0 in a multi-host run; the other processes cannot
+    close over such arrays in a jitted function.
+    """
+    if jax.process_count() == 1:
+        return env
+    from mujoco import mjx
+
+    device = jax.local_devices()[0]
+    impl = env.config.impl
+    for name, value in vars(env).items():
+        leaves = jax.tree.leaves(value)
+        if not any(isinstance(x, jax.Array) and not x.is_fully_addressable for x in leaves):
+            continue
+        if isinstance(value, mjx.Model):
+            setattr(env, name, mjx.put_model(env.mj_model, device=device, impl=impl))
+        elif isinstance(value, mjx.Data):
+            setattr(env, name, mjx.make_data(env.mj_model, device=device, impl=impl))
+        else:
+            raise RuntimeError(
+                f"env attribute {name} lives on another process's device; create it "
+                "on jax.local_devices()[0]"
+            )
+    return env
+
+
 def run_meta(config: TrainConfig, env: HumanoidEnv) -> dict[str, Any]:
     """What a checkpoint must match to be resumed or loaded by this setup."""
     return {
@@ -123,7 +152,7 @@ def train(
         raise ValueError("train() needs a resolved config (see training.config.resolve_auto)")
     progress_fn = progress_fn or (lambda *_: None)
     should_stop = should_stop or (lambda: False)
-    env = env if env is not None else load_env(config.env_name, config.env)
+    env = localize_env(env if env is not None else load_env(config.env_name, config.env))
     mesh = make_mesh()
     trainer = make_trainer(env, ppo_cfg, config.network, mesh=mesh, trace_counter=trace_counter)
     meta = run_meta(config, env)

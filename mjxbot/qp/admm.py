@@ -155,6 +155,9 @@ class Residuals(NamedTuple):
       eps_dual: dual tolerance `eps_abs + eps_rel * max(||Px||, ||A'y||, ||q||)`.
       prim_ratio: scaled primal residual over its normalizer (for the rho update).
       dual_ratio: scaled dual residual over its normalizer (for the rho update).
+      gap: unscaled duality gap `x'Px + q'x + S(y)`, `S(y) = u'max(y, 0) + l'min(y, 0)`
+        (components of y that point at an absent bound are dropped).
+      eps_gap: gap tolerance `eps_abs + eps_rel * max(|x'Px|, |q'x|, |S(y)|)`.
     """
 
     prim: jax.Array
@@ -163,6 +166,8 @@ class Residuals(NamedTuple):
     eps_dual: jax.Array
     prim_ratio: jax.Array
     dual_ratio: jax.Array
+    gap: jax.Array
+    eps_gap: jax.Array
 
 
 def residuals(data: Scaled, it: Iterate, settings: QPSettings) -> Residuals:
@@ -194,7 +199,17 @@ def residuals(data: Scaled, it: Iterate, settings: QPSettings) -> Residuals:
     dual_ratio = norm_inf(r_d) / (
         jnp.maximum(jnp.maximum(norm_inf(Px), norm_inf(Aty)), norm_inf(data.q)) + _TINY
     )
-    return Residuals(prim, dual, eps_prim, eps_dual, prim_ratio, dual_ratio)
+    # Duality gap (invariant to D and E; scaled by c).
+    y_up = jnp.where(jnp.isinf(data.u), 0.0, jnp.maximum(it.y, 0.0))
+    y_lo = jnp.where(jnp.isinf(data.l), 0.0, jnp.minimum(it.y, 0.0))
+    support = jnp.sum(jnp.where(y_up > 0, data.u, 0.0) * y_up) + jnp.sum(
+        jnp.where(y_lo < 0, data.l, 0.0) * y_lo
+    )
+    xPx, qx = jnp.dot(it.x, Px), jnp.dot(data.q, it.x)
+    gap = c_inv * jnp.abs(xPx + qx + support)
+    gap_scale = c_inv * jnp.maximum(jnp.maximum(jnp.abs(xPx), jnp.abs(qx)), jnp.abs(support))
+    eps_gap = settings.eps_abs + settings.eps_rel * gap_scale
+    return Residuals(prim, dual, eps_prim, eps_dual, prim_ratio, dual_ratio, gap, eps_gap)
 
 
 def primal_infeasible(data: Scaled, dy: jax.Array, eps: float) -> jax.Array:
@@ -273,6 +288,8 @@ def classify(
       [] int32 status code.
     """
     solved = (res.prim <= res.eps_prim) & (res.dual <= res.eps_dual)
+    if settings.check_dualgap:
+        solved = solved & (res.gap <= res.eps_gap)
     p_inf = primal_infeasible(data, dy, settings.eps_prim_inf)
     d_inf = dual_infeasible(data, dx, settings.eps_dual_inf)
     status = jnp.where(out_of_iterations, MAX_ITER_REACHED, UNSOLVED)

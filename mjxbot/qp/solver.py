@@ -101,20 +101,58 @@ def _run_steps(data: Scaled, L, rho_vec, it: Iterate, num: int, settings: QPSett
     return new, new.x - it.x, new.y - it.y
 
 
+@functools.cache
+def _refactor_fn(settings: QPSettings):
+    """`(need, new_rho, rho, rho_vec, F, P, A, l, u) -> (rho, rho_vec, F)` for one problem.
+
+    Unbatched it is a `lax.cond` (refactorize only if `need`). Under `vmap` a plain `cond`
+    with a batched predicate would become a select, i.e. *every* problem would be
+    refactorized at *every* rho check. The custom batching rule instead refactorizes the
+    whole batch only if *any* problem needs it (one batched factorization, then a
+    per-problem select), and skips the work entirely otherwise.
+    """
+
+    def refactor(new_rho, P, A, l, u):
+        rv = admm.rho_vector(new_rho, l, u, settings)
+        return rv, admm.factor(P, A, rv, settings)
+
+    def one(need, new_rho, rho, rho_vec, F, P, A, l, u):
+        def yes(_):
+            rv, F_new = refactor(new_rho, P, A, l, u)
+            return new_rho, rv, F_new
+
+        return jax.lax.cond(need, yes, lambda _: (rho, rho_vec, F), None)
+
+    f = jax.custom_batching.custom_vmap(one)
+
+    @f.def_vmap
+    def _rule(axis_size, in_batched, need, new_rho, rho, rho_vec, F, P, A, l, u):
+        args = (need, new_rho, rho, rho_vec, F, P, A, l, u)
+        args = [
+            a if b else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a))
+            for a, b in zip(args, in_batched, strict=True)
+        ]
+        need, new_rho, rho, rho_vec, F, P, A, l, u = args
+
+        def yes(_):
+            rv, F_new = jax.vmap(refactor)(new_rho, P, A, l, u)
+            sel = jax.vmap(lambda c, a, b: jnp.where(c, a, b))
+            return sel(need, new_rho, rho), sel(need, rv, rho_vec), sel(need, F_new, F)
+
+        out = jax.lax.cond(jnp.any(need), yes, lambda _: (rho, rho_vec, F), None)
+        return out, (True, True, True)
+
+    return f
+
+
 def _update_rho(data: Scaled, rho, rho_vec, L, res: Residuals, allowed, settings: QPSettings):
-    """Adapts rho; refactorizes (under `lax.cond`) only on a change beyond the tolerance."""
+    """Adapts rho; refactorizes only on a change beyond the tolerance (see `_refactor_fn`)."""
     new_rho = admm.rho_estimate(rho, res, settings)
     tol = settings.adaptive_rho_tolerance
     need = allowed & ((new_rho > rho * tol) | (new_rho < rho / tol))
-
-    def refactor(_):
-        rv = admm.rho_vector(new_rho, data.l, data.u, settings)
-        return new_rho, rv, admm.factor(data.P, data.A, rv, settings)
-
-    def keep(_):
-        return rho, rho_vec, L
-
-    rho, rho_vec, L = jax.lax.cond(need, refactor, keep, None)
+    rho, rho_vec, L = _refactor_fn(settings)(
+        need, new_rho, rho, rho_vec, L, data.P, data.A, data.l, data.u
+    )
     return rho, rho_vec, L, need.astype(jnp.int32)
 
 

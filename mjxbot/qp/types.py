@@ -64,6 +64,10 @@ class QPSettings:
       check_interval: iterations between termination / infeasibility checks.
       fixed_iterations: if > 0, run exactly this many iterations with no data-dependent loop
         (status is then SOLVED or MAX_ITER_REACHED / infeasible from the final check).
+      check_dualgap: also require the unscaled duality gap `|x'Px + q'x + S(y)|` to be
+        below `eps_abs + eps_rel * max(|x'Px|, |q'x|, |S(y)|)` (as OSQP >= 1.0 does by
+        default): the residual tests alone can pass with a poor objective when `||q||`
+        is large (e.g. Maros-Meszaros DUALC2).
       eps_prim_inf: tolerance of the primal infeasibility certificate.
       eps_dual_inf: tolerance of the dual infeasibility certificate.
       polish: refine a SOLVED solution by solving the KKT system on the guessed active set.
@@ -89,6 +93,7 @@ class QPSettings:
     adaptive_rho_tolerance: float = 5.0
     check_interval: int = 10
     fixed_iterations: int = 0
+    check_dualgap: bool = True
     eps_prim_inf: float = 1e-4
     eps_dual_inf: float = 1e-4
     polish: bool = False

@@ -24,6 +24,7 @@ from pathlib import Path
 
 RESOLVED_CONFIG = "config.yaml"
 EVAL_FILE = "eval.json"
+RUN_INFO = "run_info.json"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -158,8 +159,27 @@ def run(args: argparse.Namespace) -> int:
     stop = StopFlag(args.stop_after)
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
+    traces = [0]
+    t0 = time.perf_counter()
+
+    def write_info(status: str) -> None:
+        if is_main:
+            info = {
+                "status": status,
+                "train_step_traces": traces[0],
+                "first_iteration_s": last.get("time/first_iteration_s"),
+                "final_sps": last.get("time/sps"),
+                "wall_time_s": time.perf_counter() - t0,
+                "devices": jax.device_count(),
+                "processes": jax.process_count(),
+            }
+            (run_dir / RUN_INFO).write_text(json.dumps(info, indent=2))
+
+    last: dict[str, float] = {}
+
     def progress(step: int, metrics: dict[str, float]) -> None:
         stop.step = step
+        last.update(metrics)
         logger.log(step, metrics)
 
     try:
@@ -169,9 +189,11 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress_fn=progress,
             should_stop=stop,
+            trace_counter=traces,
         )
     except TrainingInterrupted as e:
         logger.close()
+        write_info("interrupted")
         print(
             f"stopped at step {e.step:,}; checkpoint saved. Continue with: "
             f"python train.py --run-dir {run_dir} --resume",
@@ -186,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {k: v for k, v in metrics.items() if k.startswith(("eval/", "eval_pd/"))}
     logger.close(summary)
+    write_info("finished")
     if is_main:
         (run_dir / EVAL_FILE).write_text(json.dumps(summary, indent=2))
         if config.logging.plot:

@@ -11,6 +11,7 @@ import math
 import os
 import socket
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ class RunLogger:
         try:
             import wandb
 
-            run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
+            run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
             run = wandb.init(
                 project=cfg.project,
                 entity=cfg.entity,

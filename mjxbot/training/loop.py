@@ -160,12 +160,13 @@ def train(
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     shardings = state_shardings(mesh, abstract)
     replicated = NamedSharding(mesh, P())
-    ts = jax.jit(trainer.init, out_shardings=shardings)(jax.random.PRNGKey(config.seed))
     if resume:
         if checkpointer is None:
             raise CheckpointError("resume needs a checkpoint directory")
         step, saved_meta = checkpointer.read_meta()
         check_compatible(saved_meta, meta, str(checkpointer.directory / str(step)))
+    ts = jax.jit(trainer.init, out_shardings=shardings)(jax.random.PRNGKey(config.seed))
+    if resume:
         ts = checkpointer.restore(step, ts)
 
     train_step = jax.jit(
@@ -194,8 +195,12 @@ def train(
     every = config.checkpoint.every_steps
     t_start = time.perf_counter()
     t_last, it_last = t_start, iteration
+    first_iteration_s = None
     while iteration < num_iterations:
         ts, step_metrics = train_step(ts)
+        if first_iteration_s is None:
+            jax.block_until_ready(step_metrics)
+            first_iteration_s = time.perf_counter() - t_start
         iteration += 1
         step = iteration * steps_per_it
         last = iteration == num_iterations
@@ -205,6 +210,7 @@ def train(
             metrics["time/sps"] = (iteration - it_last) * steps_per_it / max(now - t_last, 1e-9)
             metrics["time/walltime"] = now - t_start
             metrics["time/iteration"] = float(iteration)
+            metrics["time/first_iteration_s"] = first_iteration_s
             t_last, it_last = now, iteration
             progress_fn(step, metrics)
         if every and not last and step // every > (step - steps_per_it) // every:

@@ -1,0 +1,152 @@
+"""Training throughput of mjxbot's PPO loop against Brax's `ppo.train` on the same env.
+
+    JAX_PLATFORMS=cpu python benchmarks/bench_train.py --env balance --num-envs 32
+
+Both trainers get the same task, env count, unroll length, minibatches,
+epochs, networks and optimizer settings. Reported: time from the start of
+training to the first finished iteration (compile included) and the steady
+training steps per second (iterations after the first). Brax runs its
+iterations in epochs of `--brax-epoch` iterations per device call; ours runs
+one jitted call per iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import jax
+from brax.envs.base import Env as BraxEnvBase
+from brax.training.agents.ppo import networks as ppo_networks
+from brax.training.agents.ppo import train as brax_ppo
+
+from mjxbot.registry import load_env
+from mjxbot.training import config as tconfig
+from mjxbot.training.loop import train
+from mjxbot.types import State
+
+_BRAX_ONLY = ("episode_metrics", "episode_done", "eval_metrics")
+
+
+class BraxAdapter(BraxEnvBase):
+    """An mjxbot env as a batched Brax env (`wrap_env=False`: it auto-resets itself)."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def _wrap(self, s: State) -> State:
+        return s.replace(info={**s.info, "episode_metrics": {}, "episode_done": s.done})
+
+    def reset(self, rng):
+        return self._wrap(jax.vmap(self.env.reset)(rng))
+
+    def step(self, state, action):
+        info = {k: v for k, v in state.info.items() if k not in _BRAX_ONLY}
+        return self._wrap(jax.vmap(self.env.step)(state.replace(info=info), action))
+
+    @property
+    def observation_size(self):
+        return self.env.observation_size
+
+    @property
+    def action_size(self):
+        return self.env.action_size
+
+    @property
+    def backend(self):
+        return "mjx"
+
+
+def bench_ours(config) -> dict[str, float]:
+    times: list[float] = []
+    t0 = time.perf_counter()
+    train(config, progress_fn=lambda step, m: times.append(time.perf_counter()), evaluate=False)
+    steps = config.ppo.num_envs * config.ppo.unroll_length
+    steady = (len(times) - 1) * steps / (times[-1] - times[0])
+    return {"first_iteration_s": times[0] - t0, "sps": steady}
+
+
+def bench_brax(config, env, epoch: int) -> dict[str, float]:
+    ppo, net = config.ppo, config.network
+    times: list[float] = []
+    factory = functools.partial(
+        ppo_networks.make_ppo_networks,
+        policy_hidden_layer_sizes=net.policy_hidden_layer_sizes,
+        value_hidden_layer_sizes=net.value_hidden_layer_sizes,
+        policy_obs_key=net.policy_obs_key,
+        value_obs_key=net.value_obs_key,
+        init_noise_std=net.init_noise_std,
+    )
+    iterations = ppo.num_timesteps // (ppo.num_envs * ppo.unroll_length)
+    t0 = time.perf_counter()
+    brax_ppo.train(
+        BraxAdapter(env),
+        num_timesteps=ppo.num_timesteps,
+        wrap_env=False,
+        num_envs=ppo.num_envs,
+        episode_length=env.config.episode_length,
+        learning_rate=ppo.learning_rate,
+        entropy_cost=ppo.entropy_cost,
+        discounting=ppo.discounting,
+        unroll_length=ppo.unroll_length,
+        batch_size=ppo.num_envs // ppo.num_minibatches,
+        num_minibatches=ppo.num_minibatches,
+        num_updates_per_batch=ppo.num_updates_per_batch,
+        normalize_observations=ppo.normalize_observations,
+        reward_scaling=ppo.reward_scaling,
+        clipping_epsilon=ppo.clipping_epsilon,
+        gae_lambda=ppo.gae_lambda,
+        max_grad_norm=ppo.max_grad_norm or None,
+        network_factory=factory,
+        seed=config.seed,
+        num_evals=iterations // epoch + 1,
+        run_evals=False,
+        num_eval_envs=1,
+        progress_fn=lambda step, m: times.append(time.perf_counter()),
+    )
+    steps = ppo.num_envs * ppo.unroll_length * epoch
+    steady = (len(times) - 1) * steps / (times[-1] - times[0])
+    return {
+        "first_iteration_s": (times[0] - t0) / epoch,
+        "sps": steady,
+        "first_epoch_s": times[0] - t0,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="balance")
+    p.add_argument("--num-envs", type=int, default=32)
+    p.add_argument("--iterations", type=int, default=21)
+    p.add_argument("--brax-epoch", type=int, default=5, help="Brax iterations per device call")
+    args = p.parse_args()
+    steps = args.num_envs * 20
+    config = tconfig.load(
+        [],
+        [
+            f"env_name={args.env}",
+            f"ppo.num_envs={args.num_envs}",
+            f"ppo.num_timesteps={steps * args.iterations}",
+            "checkpoint.enabled=false",
+        ],
+    )
+    config = tconfig.resolve_auto(config, jax.default_backend(), jax.device_count())
+    env = load_env(config.env_name, config.env)
+    ours = bench_ours(config)
+    brax = bench_brax(config, env, args.brax_epoch)
+    print(
+        f"\n{args.env}, {args.num_envs} envs x {config.ppo.unroll_length} steps, "
+        f"{jax.device_count()} {jax.default_backend()} device(s)"
+    )
+    print(f"{'trainer':28s}{'steps/s':>10s}{'first iteration (s)':>22s}")
+    print(f"{'mjxbot train()':28s}{ours['sps']:10.0f}{ours['first_iteration_s']:22.1f}")
+    print(
+        f"{'brax ppo.train':28s}{brax['sps']:10.0f}{brax['first_epoch_s']:22.1f}"
+        f"  (first epoch of {args.brax_epoch} iterations)"
+    )
+    print(f"ratio mjxbot / brax steps/s: {ours['sps'] / brax['sps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""train.py end to end: tiny runs in subprocesses that share a compilation cache.
+
+Every run uses `configs/ci.yaml` (8 envs x 10 steps, 4 iterations, 50-step
+episodes) over the task below. Runs that compile the same program (same
+task, sizes and device layout) hit the persistent JAX cache, so only the
+first of them pays for the MJX compile.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mjxbot
+from mjxbot.training import config as tconfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "reach" if "reach" in mjxbot.ALL_ENVS else "stand"
+TINY = ["--config", f"configs/{TASK}.yaml", "--config", "configs/ci.yaml"]
+TOTAL_STEPS = 320  # configs/ci.yaml: 4 iterations of 8 envs x 10 steps
+# Two devices reduce sums in another order; PPO's Adam steps and the
+# humanoid's contacts amplify those last-bit differences over iterations.
+FIRST_ROLLOUT_RTOL = 1e-5  # the first rollout runs from identical params
+EVAL_RTOL = 0.05  # final deterministic eval return after 4 updates
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+def _env(cache: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XLA_FLAGS"))}
+    env.update(
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        WANDB_SILENT="true",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jax_cache")
+
+
+def run_train(cache: Path, *args: str, env: dict | None = None, timeout: float = 900):
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=_env(cache, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def without_timing(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in records]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and "warp" not in line]
+
+
+@pytest.fixture(scope="module")
+def full_run(cache, tmp_path_factory) -> Path:
+    """The uninterrupted reference run, W&B offline, with a learning curve."""
+    run_dir = tmp_path_factory.mktemp("full") / "run"
+    proc = run_train(
+        cache,
+        *TINY,
+        "--set",
+        "logging.wandb.mode=auto",
+        "--set",
+        "logging.plot=true",
+        "--run-dir",
+        str(run_dir),
+        env={"WANDB_MODE": "offline"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir / "stdout.txt").write_text(proc.stdout)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def two_device_run(cache, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("two_dev") / "run"
+    proc = run_train(
+        cache,
+        *TINY,
+        "--run-dir",
+        str(run_dir),
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+# ------------------------------------------------------------------ config
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--set", "ppo.num_env=8"], "valid keys of ppo:"),
+        (["--set", "ppo.learning_rate=fast"], "ppo.learning_rate: expected a number"),
+        (["--set", "env_name=stand", "--set", "env.episode_lenght=5"], "episode_length"),
+        (["--set", "env_name=nope"], "registered envs:"),
+        (["--config", "configs/does_not_exist.yaml"], "does not exist"),
+        (["--set", "ppo.num_envs=10", "--set", "ppo.num_minibatches=4"], "must divide"),
+    ],
+)
+def test_config_errors_are_one_line(args, expected, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(ROOT))
+    assert train.main([*TINY, *args]) == 2
+    err = error_lines(capsys.readouterr().err)
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0]
+
+
+def test_configs_load_and_roundtrip():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        data = tconfig.load_yaml(path)
+        if data.get("env_name", "balance") not in mjxbot.ALL_ENVS:
+            continue  # a task still being written
+        config = tconfig.load([path])
+        assert tconfig.from_yaml_text(tconfig.dump(config)) == config, path.name
+
+
+def test_resolve_auto_sizes_for_hardware():
+    config = tconfig.load([], ["env_name=stand"])
+    cpu = tconfig.resolve_auto(config, "cpu")
+    gpu = tconfig.resolve_auto(config, "gpu", device_count=8)
+    assert 8 <= cpu.ppo.num_envs <= 128 and gpu.ppo.num_envs >= 1024
+    assert gpu.ppo.num_envs % (8 * gpu.ppo.num_minibatches) == 0
+
+
+# -------------------------------------------------------------- full run
+
+
+def test_full_run_writes_everything(full_run):
+    config = tconfig.from_yaml_text((full_run / "config.yaml").read_text())
+    assert config.env_name == TASK and config.ppo.num_envs == 8
+    records = metrics(full_run)
+    train_steps = [r["step"] for r in records if "time/sps" in r]
+    assert train_steps == [80, 160, 240, 320]
+    first = records[0]
+    assert any(k.startswith("reward/") for k in first)
+    assert "env/nonfinite_resets_total" in first
+    assert sorted(p.name for p in (full_run / "checkpoints").iterdir()) == ["160", "320"]
+    assert (full_run / "learning_curve.png").stat().st_size > 1000
+    info = json.loads((full_run / "run_info.json").read_text())
+    assert info["train_step_traces"] == 1  # one compile per run
+    assert info["first_iteration_s"] > 0
+    evals = json.loads((full_run / "eval.json").read_text())
+    assert {"eval/return", "eval_pd/return"} <= set(evals)
+    assert "policy vs PD hold" in (full_run / "stdout.txt").read_text()
+
+
+def test_wandb_offline_run_holds_metrics(full_run):
+    run_id = (full_run / "wandb_run_id").read_text().strip()
+    runs = list((full_run / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert runs, list((full_run / "wandb").iterdir())
+    assert list(runs[0].glob("*.wandb")), "no W&B data file"
+
+
+def test_load_policy_without_training_code(full_run):
+    import jax
+    import numpy as np
+
+    from mjxbot.training import load_policy
+
+    policy, meta = load_policy(full_run)
+    assert meta["env_name"] == TASK and meta["step"] == TOTAL_STEPS
+    obs = {k: np.zeros(v, np.float32) for k, v in meta["observation_size"].items()}
+    action, _ = policy(obs, jax.random.PRNGKey(0))
+    assert action.shape == (meta["action_size"],)
+    assert np.all(np.abs(np.asarray(action)) <= 1.0)
+
+
+# ---------------------------------------------------------------- resume
+
+
+def test_interrupted_and_resumed_run_matches(full_run, cache, tmp_path):
+    run_dir = tmp_path / "run"
+    wandb_env = {"WANDB_MODE": "offline"}
+    args = [*TINY, "--set", "logging.wandb.mode=auto", "--run-dir", str(run_dir)]
+    # SIGTERM once the first iteration is logged; --stop-after is the safety
+    # net should the signal land after the last iteration.
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *args, "--stop-after", "240"],
+        cwd=ROOT,
+        env=_env(cache, **wandb_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 900
+    while time.time() < deadline and proc.poll() is None:
+        path = run_dir / "metrics.jsonl"
+        if path.is_file() and path.read_text().strip():
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == SIGTERM_EXIT, stderr[-3000:]
+    assert "checkpoint saved" in stderr
+    stopped_at = json.loads((run_dir / "run_info.json").read_text())
+    assert stopped_at["status"] == "interrupted"
+    run_id = (run_dir / "wandb_run_id").read_text()
+
+    resumed = run_train(cache, "--run-dir", str(run_dir), "--resume", env=wandb_env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert without_timing(metrics(run_dir)) == without_timing(metrics(full_run))
+    assert (run_dir / "wandb_run_id").read_text() == run_id  # same W&B run continued
+    assert json.loads((run_dir / "run_info.json").read_text())["train_step_traces"] == 1
+
+
+def _one_line_error(proc, expected: str) -> None:
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    err = error_lines(proc.stderr)
+    assert err and err[-1].startswith("error: ") and expected in err[-1], err[-3:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_resume_without_checkpoint_fails(cache, tmp_path):
+    _one_line_error(run_train(cache, "--run-dir", str(tmp_path), "--resume"), "no run to resume")
+    (tmp_path / "config.yaml").write_text(
+        (ROOT / "configs" / "stand.yaml").read_text()
+    )  # a run dir without checkpoints
+    _one_line_error(
+        run_train(cache, "--run-dir", str(tmp_path), "--resume"), "no checkpoint directory"
+    )
+
+
+def _copy_run(full_run: Path, tmp_path: Path) -> Path:
+    run_dir = tmp_path / "run"
+    shutil.copytree(full_run, run_dir, ignore=shutil.ignore_patterns("wandb*"))
+    return run_dir
+
+
+def test_corrupted_checkpoint_fails(full_run, cache, tmp_path):
+    run_dir = _copy_run(full_run, tmp_path)
+    for f in (run_dir / "checkpoints" / "320" / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"\x00garbage")
+    _one_line_error(run_train(cache, "--run-dir", str(run_dir), "--resume"), "unreadable")
+
+
+@pytest.mark.parametrize(
+    "field, value", [("env_name", "balance"), ("observation_size", {"state": [3]})]
+)
+def test_foreign_checkpoint_fails(full_run, cache, tmp_path, field, value):
+    run_dir = _copy_run(full_run, tmp_path)
+    (meta_file,) = [f for f in (run_dir / "checkpoints" / "320" / "meta").iterdir() if f.is_file()]
+    meta = json.loads(meta_file.read_text())
+    meta[field] = value
+    meta_file.write_text(json.dumps(meta))
+    _one_line_error(run_train(cache, "--run-dir", str(run_dir), "--resume"), "different setup")
+
+
+def test_half_written_checkpoint_is_not_latest(full_run, tmp_path):
+    from mjxbot.training import Checkpointer
+
+    run_dir = _copy_run(full_run, tmp_path)
+    # What orbax leaves behind when killed mid-save: a temporary directory.
+    shutil.copytree(
+        run_dir / "checkpoints" / "320", run_dir / "checkpoints" / "400.orbax-checkpoint-tmp-1"
+    )
+    assert Checkpointer(run_dir / "checkpoints", create=False).latest_step() == 320
+
+
+# ----------------------------------------------------------------- scale
+
+
+def test_two_devices_match_one(full_run, two_device_run):
+    one, two = metrics(full_run), metrics(two_device_run)
+    assert [r["step"] for r in one] == [r["step"] for r in two]
+    for key in one[0]:
+        if key.startswith("reward/"):
+            assert math.isclose(one[0][key], two[0][key], rel_tol=FIRST_ROLLOUT_RTOL), key
+    assert math.isclose(one[-1]["eval/return"], two[-1]["eval/return"], rel_tol=EVAL_RTOL)
+    # W&B `disabled` (configs/ci.yaml) writes nothing.
+    assert not (two_device_run / "wandb").exists()
+    assert not (two_device_run / "wandb_run_id").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
+    run_dir = tmp_path / "run"
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "train.py",
+                *TINY,
+                "--run-dir",
+                str(run_dir),
+                "--coordinator",
+                f"localhost:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            cwd=ROOT,
+            env=_env(cache),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    assert "2 process(es)" in outs[0][1]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["160", "320"]
+    # The same global program as two local devices.
+    a, b = metrics(two_device_run)[-1], metrics(run_dir)[-1]
+    assert math.isclose(a["eval/return"], b["eval/return"], rel_tol=1e-4)

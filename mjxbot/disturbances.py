@@ -101,23 +101,38 @@ def sample_push(
     Returns:
       `body` int32 scalar, `wrench` `[6]` (world-frame force then torque),
       `substeps` int32 scalar (>= 1), `interval` int32 control steps (>= 1),
-      `kick` `[3]` world-frame base-velocity change (zero unless kicked).
+      `kick` `[3]` world-frame base-velocity change (zero unless kicked),
+      `impulse` the push force's impulse magnitude (N s).
     """
-    keys = jax.random.split(key, 9)
-    body = jax.random.choice(keys[0], body_ids)  # uniform over cfg.bodies
-    force = uniform(keys[1], cfg.force) * random_direction(keys[2], cfg.vertical_share)
-    torque = uniform(keys[3], cfg.torque) * unit_sphere(keys[4])  # cfg.torque
-    duration = uniform(keys[5], cfg.duration)  # cfg.duration
-    interval = uniform(keys[6], cfg.interval)  # cfg.interval
-    kicked = jax.random.bernoulli(keys[7], cfg.kick_probability)  # cfg.kick_probability
-    kick_dir = random_direction(keys[8], 0.0)
-    kick_speed = uniform(jax.random.fold_in(keys[8], 1), cfg.kick_speed)  # cfg.kick_speed
+    (
+        key_body,
+        key_force,
+        key_direction,
+        key_torque,
+        key_torque_axis,
+        key_duration,
+        key_interval,
+        key_kicked,
+        key_kick_direction,
+        key_kick_speed,
+    ) = jax.random.split(key, 10)
+    body = jax.random.choice(key_body, body_ids)  # uniform over cfg.bodies
+    # cfg.force along a direction with cfg.vertical_share
+    force = uniform(key_force, cfg.force) * random_direction(key_direction, cfg.vertical_share)
+    torque = uniform(key_torque, cfg.torque) * unit_sphere(key_torque_axis)  # cfg.torque
+    duration = uniform(key_duration, cfg.duration)  # cfg.duration
+    interval = uniform(key_interval, cfg.interval)  # cfg.interval
+    kicked = jax.random.bernoulli(key_kicked, cfg.kick_probability)  # cfg.kick_probability
+    kick_direction = random_direction(key_kick_direction, 0.0)
+    kick_speed = uniform(key_kick_speed, cfg.kick_speed)  # cfg.kick_speed
+    substeps = jnp.maximum(jnp.round(duration / sim_dt), 1).astype(jnp.int32)
     return {
         "body": body.astype(jnp.int32),
         "wrench": scale * jnp.concatenate([force, torque]),
-        "substeps": jnp.maximum(jnp.round(duration / sim_dt), 1).astype(jnp.int32),
+        "substeps": substeps,
+        "impulse": scale * jnp.linalg.norm(force) * substeps * sim_dt,
         "interval": jnp.maximum(jnp.round(interval / ctrl_dt), 1).astype(jnp.int32),
-        "kick": jnp.where(kicked, scale * kick_speed, 0.0) * kick_dir,
+        "kick": jnp.where(kicked, scale * kick_speed, 0.0) * kick_direction,
     }
 
 
@@ -126,7 +141,8 @@ def initial_push_schedule(key: jax.Array, cfg: PushConfig, ctrl_dt: float) -> di
 
     Returns:
       `countdown` int32 control steps until the next push starts, `remaining`
-      int32 substeps left of the current push, `body` int32, `wrench` `[6]`.
+      int32 substeps left of the current push, `body` int32, `wrench` `[6]`,
+      `impulse` (N s) of the latest push.
     """
     interval = uniform(key, cfg.interval)  # cfg.interval
     return {
@@ -134,6 +150,7 @@ def initial_push_schedule(key: jax.Array, cfg: PushConfig, ctrl_dt: float) -> di
         "remaining": jnp.zeros((), jnp.int32),
         "body": jnp.zeros((), jnp.int32),
         "wrench": jnp.zeros(6),
+        "impulse": jnp.zeros(()),
     }
 
 
@@ -163,6 +180,7 @@ def advance_push(
         "remaining": jnp.maximum(remaining - n_substeps, 0),
         "body": body,
         "wrench": wrench,
+        "impulse": jnp.where(started, sample["impulse"], schedule["impulse"]),
     }
     return after, active, started
 

@@ -6,25 +6,21 @@ up by editing the state (per-episode physics, push schedule, curriculum, step
 counter), which is exactly what makes them cheap to vary without recompiling.
 """
 
-import os
+import dataclasses
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+from mjxbot.envs.stand import StandConfig
+from mujoco import mjx
 
-import dataclasses  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from mjxbot.envs.stand import StandConfig  # noqa: E402
-from mujoco import mjx  # noqa: E402
-
-import mjxbot  # noqa: E402
-from mjxbot import disturbances as dist  # noqa: E402
-from mjxbot.config import from_dict, merge  # noqa: E402
-from mjxbot.errors import ConfigError  # noqa: E402
-from mjxbot.types import (  # noqa: E402
+import mjxbot
+from mjxbot import disturbances as dist
+from mjxbot.config import from_dict, merge
+from mjxbot.errors import ConfigError
+from mjxbot.types import (
     DisturbanceConfig,
     EnvConfig,
     PartsConfig,
@@ -599,8 +595,7 @@ def test_all_families_off_is_the_undisturbed_env():
     ks = keys(2)
     programs = []
     for env in envs:
-        state = jax.vmap(env.reset)(ks)
-        reset = jax.make_jaxpr(jax.vmap(env.reset))(ks)
+        reset, state = jax.make_jaxpr(jax.vmap(env.reset), return_shape=True)(ks)
         step = jax.make_jaxpr(jax.vmap(env.step))(state, jnp.zeros((2, env.action_size)))
         programs.append((reset, step, state))
     (reset_a, step_a, state_a), (reset_b, step_b, state_b) = programs

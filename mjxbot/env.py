@@ -164,6 +164,22 @@ class HumanoidEnv:
         del data, prev_info, info
         return {}, {}
 
+    def before_physics(
+        self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
+    ) -> mjx.Data:
+        """Task-side edits of the physics state before a control step's substeps.
+
+        For scene elements the task drives (mocap bodies, `eq_active`, applied
+        forces on objects). The default changes nothing.
+
+        Args:
+          data: the physics state at the start of the step.
+          action: `[nu]` the action applied this step (after any latency).
+          info: `info` at the start of the step.
+        """
+        del action, info
+        return data
+
     def terminated(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         """True when the episode fails; by default when the robot has fallen."""
         del info
@@ -317,9 +333,11 @@ class HumanoidEnv:
         if self.disturber.active:
             plan = self.disturber.plan_step(self.mjx_model, state.data, action, info)
             targets = self.joint_targets(plan.action)
-            data = self.physics(plan.model, plan.data, targets, plan.drive, plan.push)
+            data = self.before_physics(plan.data, plan.action, info)
+            data = self.physics(plan.model, data, targets, plan.drive, plan.push)
         else:
-            data = self.physics(self.mjx_model, state.data, self.joint_targets(action))
+            data = self.before_physics(state.data, action, info)
+            data = self.physics(self.mjx_model, data, self.joint_targets(action))
         nonfinite = ~(jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all())
         planned = {**info, **plan.info} if self.disturber.active else info
         task_info, task_metrics = self.advance_task(data, info, planned)

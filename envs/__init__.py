@@ -3,6 +3,6 @@
 Importing this package registers every task in `mjxbot.ALL_ENVS`.
 """
 
-from mjxbot.envs import reach, stand
+from mjxbot.envs import balance, reach, stand
 
-__all__ = ["reach", "stand"]
+__all__ = ["balance", "reach", "stand"]

@@ -221,7 +221,7 @@ class PhysicsSpec:
 def physics_spec(mj_model: mujoco.MjModel, cfg: PhysicsRandConfig, joint_dofs) -> PhysicsSpec:
     """Resolves `cfg.floor_geom` and the body tree of `mj_model`."""
     floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, cfg.floor_geom)
-    if floor < 0 and not _is(cfg.floor_friction, 0.0):
+    if cfg.enabled and floor < 0 and not _is(cfg.floor_friction, 0.0):
         names = [mj_model.geom(i).name for i in range(mj_model.ngeom)]
         raise ConfigError(
             f"disturbances.physics.floor_geom: geom {cfg.floor_geom!r} not in the model; "
@@ -586,7 +586,9 @@ class Disturber:
         self.sim_dt = float(mj_model.opt.timestep)
         self.nbody = mj_model.nbody
         self.nu = mj_model.nu
-        self.push_bodies = jnp.asarray(self._body_ids(mj_model, config.push.bodies))
+        # Names are checked only for an enabled family, so another robot loads with it off.
+        bodies = config.push.bodies if config.push.enabled else ()
+        self.push_bodies = jnp.asarray(self._body_ids(mj_model, bodies), dtype=jnp.int32)
         self.spec = physics_spec(mj_model, config.physics, joint_dofs)
         prepare_model(mj_model, config.physics, self.spec)
 

@@ -1,6 +1,5 @@
 """Env core: contract, batching, physics fidelity, standing, auto-reset, errors."""
 
-import functools
 from pathlib import Path
 
 import jax
@@ -34,44 +33,13 @@ MINI_BIPED = {
 }
 
 
-class Compiled:
-    """An env with its jitted functions, compiled once per test session.
-
-    `rollout` runs `ROLLOUT_STEPS` vmapped steps in one `lax.scan` and counts
-    its traces, so the batching and the compile-once tests share one compile.
-    """
-
-    def __init__(self, env):
-        self.env = env
-        self.rollout_traces = 0
-
-        def rollout(keys, actions):
-            self.rollout_traces += 1
-            state = jax.vmap(env.reset)(keys)
-
-            def body(s, action):
-                s = jax.vmap(env.step)(s, action)
-                return s, s
-
-            return jax.lax.scan(body, state, actions)[1]
-
-        self.reset = jax.jit(env.reset)
-        self.step = jax.jit(env.step)
-        self.rollout = jax.jit(rollout)
-
-
-@functools.cache
-def compiled_env(name: str) -> Compiled:
-    return Compiled(mjxbot.load_env(name))
-
-
 @pytest.fixture(params=sorted(mjxbot.ALL_ENVS))
-def compiled(request):
+def compiled(request, compiled_env):
     return compiled_env(request.param)
 
 
 @pytest.fixture
-def stand():
+def stand(compiled_env):
     return compiled_env("stand")
 
 

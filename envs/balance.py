@@ -1,0 +1,170 @@
+"""`balance`: stand and recover from pushes, with per-episode physics randomization."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import mujoco
+from mujoco import mjx
+
+from mjxbot.env import HumanoidEnv, gravity_in_torso
+from mjxbot.registry import register
+from mjxbot.types import (
+    DisturbanceConfig,
+    EnvConfig,
+    PhysicsRandConfig,
+    PushConfig,
+    SensingConfig,
+)
+
+
+def _balance_disturbances() -> DisturbanceConfig:
+    return DisturbanceConfig(
+        push=PushConfig(enabled=True),
+        physics=PhysicsRandConfig(enabled=True),
+        sensing=SensingConfig(enabled=True),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class BalanceConfig(EnvConfig):
+    """`balance` settings.
+
+    Attributes:
+      height_sigma: width (m) of the Gaussian torso-height reward.
+      com_sigma: width (m) of the Gaussian reward on the horizontal distance
+        between the centre of mass and the middle of the feet.
+      survive_window: seconds the robot must stay up after a push starts for
+        the push to count as survived.
+    """
+
+    episode_length: int = 500
+    height_sigma: float = 0.05
+    com_sigma: float = 0.05
+    survive_window: float = 1.0
+    disturbances: DisturbanceConfig = dataclasses.field(default_factory=_balance_disturbances)
+    reward_scales: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {
+            "upright": 1.0,
+            "height": 1.0,
+            "com_over_support": 1.0,
+            "posture": 0.1,
+            "feet_in_place": 2.0,
+            "torque": 0.05,
+            "action_rate": 0.01,
+            "alive": 1.0,
+        }
+    )
+
+
+def survival_update(
+    book: dict[str, jax.Array],
+    push_started: jax.Array,
+    push_impulse: jax.Array,
+    fell: jax.Array,
+    window_steps: int,
+) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Judges pushes as survived once the robot stays up `window_steps` after them.
+
+    Args:
+      book: `pending` impulse (N s) of the last unjudged push (0 if none),
+        `since` control steps since it started, `max_survived` impulse.
+      push_started: a push started this step.
+      push_impulse: its impulse magnitude (N s).
+      fell: the robot fell this step.
+      window_steps: control steps to survive.
+
+    Returns:
+      `(updated book, survived)`: `survived` is 1.0 when a push was judged
+      survived this step (a new push also closes the previous one).
+    """
+    pending = book["pending"] > 0
+    due = pending & ((book["since"] + 1 >= window_steps) | push_started)
+    survived = due & ~fell
+    max_survived = jnp.where(
+        survived, jnp.maximum(book["max_survived"], book["pending"]), book["max_survived"]
+    )
+    cleared = jnp.where(due | fell, 0.0, book["pending"])
+    updated = {
+        "pending": jnp.where(push_started, push_impulse, cleared),
+        "since": jnp.where(push_started, 0, book["since"] + 1),
+        "max_survived": max_survived,
+    }
+    return updated, survived.astype(jnp.float32)
+
+
+@register("balance")
+class Balance(HumanoidEnv):
+    """Hold `home` against pushes; terminated by a fall."""
+
+    config_class = BalanceConfig
+    reward_names = (
+        "upright",
+        "height",
+        "com_over_support",
+        "posture",
+        "feet_in_place",
+        "torque",
+        "action_rate",
+        "alive",
+    )
+    task_metric_names = (
+        "balance/falls",
+        "balance/pushes_survived",
+        "balance/max_impulse_survived",
+    )
+
+    def __init__(self, config: BalanceConfig | None = None):
+        super().__init__(config)
+        data = mujoco.MjData(self.mj_model)
+        data.qpos[:] = self.robot.home_qpos
+        mujoco.mj_kinematics(self.mj_model, data)
+        self._feet_home = jnp.asarray(data.xpos[self.robot.foot_ids, :2])
+        self._window = max(round(self.config.survive_window / self.config.ctrl_dt), 1)
+
+    def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
+        del rng
+        zero = jnp.zeros(())
+        return {
+            "survival": {"pending": zero, "since": jnp.zeros((), jnp.int32), "max_survived": zero}
+        }
+
+    def advance_task(
+        self, data: mjx.Data, prev_info: dict[str, Any], info: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+        fell = self.fallen(data)
+        if "push" in info:
+            started = prev_info["push"]["countdown"] <= 0
+            impulse = info["push"]["impulse"]
+        else:
+            started, impulse = jnp.zeros((), bool), jnp.zeros(())
+        book, survived = survival_update(info["survival"], started, impulse, fell, self._window)
+        metrics = {
+            "balance/falls": fell.astype(jnp.float32),
+            "balance/pushes_survived": survived,
+            "balance/max_impulse_survived": book["max_survived"],
+        }
+        return {"survival": book}, metrics
+
+    def reward_terms(
+        self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
+    ) -> dict[str, jax.Array]:
+        cfg = self.config
+        height_error = (data.qpos[2] - self._home_qpos[2]) / cfg.height_sigma
+        feet = data.xpos[self.robot.foot_ids, :2]
+        com_offset = data.subtree_com[self.robot.torso_id, :2] - feet.mean(axis=0)
+        posture_error = data.qpos[self._qpos_adr] - self._home_targets
+        torque = data.ctrl / jnp.maximum(jnp.abs(self._torque_hi), 1e-6)
+        return {
+            "upright": -gravity_in_torso(self.robot, data)[2],
+            "height": jnp.exp(-jnp.square(height_error)),
+            "com_over_support": jnp.exp(-jnp.sum(jnp.square(com_offset)) / cfg.com_sigma**2),
+            "posture": -jnp.sum(jnp.square(posture_error)),
+            "feet_in_place": -jnp.sum(jnp.square(feet - self._feet_home)),
+            "torque": -jnp.mean(jnp.square(torque)),
+            "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
+            "alive": jnp.ones(()),
+        }

@@ -42,10 +42,12 @@ def _ids(model: mujoco.MjModel, kind: mujoco.mjtObj, names: tuple[str, ...], lab
     ids = [mujoco.mj_name2id(model, kind, name) for name in names]
     missing = [name for name, i in zip(names, ids, strict=True) if i < 0]
     if missing:
-        count = {"body": model.nbody, "site": model.nsite}[label]
-        valid = [mujoco.mj_id2name(model, kind, i) for i in range(count)]
+        count, plural = {"body": (model.nbody, "bodies"), "site": (model.nsite, "sites")}[label]
+        valid = [
+            mujoco.mj_id2name(model, kind, i) for i in range(1 if label == "body" else 0, count)
+        ]
         raise ModelError(
-            f"{label} {missing[0]!r} not in the model; its {label}s are: "
+            f"{label} {missing[0]!r} not in the model; its {plural} are: "
             f"{', '.join(n for n in valid if n)}"
         )
     return ids

@@ -1,5 +1,7 @@
 """Env core: contract, batching, physics fidelity, standing, auto-reset, errors."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -24,6 +26,7 @@ BATCH_ATOL = 1e-4
 STAND_SECONDS = 2.0
 MAX_HEIGHT_DROP = 0.05
 
+ROOT = Path(__file__).resolve().parents[1]
 MINI_BIPED = {
     "mjcf": str(Path(__file__).parent / "data" / "mini_biped.xml"),
     "torso_body": "pelvis",
@@ -169,7 +172,9 @@ def test_missing_mjcf_is_a_model_error():
 
 
 def test_unknown_body_lists_the_model_bodies():
-    with pytest.raises(ModelError, match="body 'pelvis' not in the model; its bodys are: .*torso"):
+    with pytest.raises(
+        ModelError, match="body 'pelvis' not in the model; its bodies are: torso, chest"
+    ):
         mjxbot.load_env("stand", robot={"torso_body": "pelvis"})
 
 
@@ -203,3 +208,30 @@ def test_config_errors_name_the_field():
         mjxbot.load_env("stand", ctrl_dt=0.021)
     with pytest.raises(ConfigError, match="unknown reward term 'speed'"):
         mjxbot.load_env("stand", reward_scales={"speed": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("env_name=walk", "unknown env_name 'walk'; registered envs: balance"),
+        ("env.robot.mjcf=nope.xml", "MJCF file 'nope.xml' not found"),
+        ("env.robot.torso_body=pelvis", "body 'pelvis' not in the model; its bodies are: torso"),
+    ],
+)
+def test_cli_reports_bad_env_input_in_one_line(override, message, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--set",
+            override,
+            "--run-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in result.stderr

@@ -39,6 +39,7 @@ TOLS = (1e-3, 1e-5, 1e-7)
 LAT_TOL = 1e-5
 MAX_ITER = 4000
 WBC_SIZES = (30, 60, 100)
+CHUNK = 8  # solve_batch chunk size
 BIG = 1e20
 MM_DIR = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "maros_meszaros")
 MM_BUCKETS = ((16, 40), (16, 240), (104, 176), (328, 416))
@@ -208,6 +209,10 @@ def make_mjx(P, q, A, l, u, tol):
         s.x.block_until_ready()
         return np.asarray(s.x), int(s.status) == qp.SOLVED, int(s.iterations), s
 
+    def timed(init):  # what the latency table times: one jitted call, no host transfers
+        jax.block_until_ready(warm(*args, init))
+
+    run.timed = timed
     return run
 
 
@@ -376,10 +381,11 @@ def section_latency(reps):
             warm = run0()[3]
             run = make(*new, LAT_TOL)
             run(warm)  # compile / first call
+            call = getattr(run, "timed", run)
             ts = []
             for _ in range(reps):
                 t = time.perf_counter()
-                run(warm)
+                call(warm)
                 ts.append(time.perf_counter() - t)
             ts = np.array(ts) * 1e3
             cells.append(f"{np.median(ts):.3f} / {np.percentile(ts, 99):.3f}")
@@ -396,7 +402,10 @@ def section_batch(sizes, n=60):
     probs = [wbc_qp(n, seed=s) for s in range(max(sizes))]
     stacked_all = [np.stack(a) for a in zip(*probs, strict=True)]
     s = _mjx_settings(LAT_TOL)
-    jax_fns = {"mjxbot.qp": jax.jit(jax.vmap(lambda *a: qp.solve(*a, settings=s)))}
+    jax_fns = {
+        "mjxbot.qp": jax.jit(jax.vmap(lambda *a: qp.solve(*a, settings=s))),
+        "mjxbot.qp solve_batch": lambda *a: qp.solve_batch(*a, settings=s, chunk_size=CHUNK),
+    }
     jf = jaxopt_fn(LAT_TOL)
     if jf is not None:
         jax_fns["jaxopt BoxOSQP"] = jax.jit(jax.vmap(lambda *a: jf(*a, None)))
@@ -416,9 +425,10 @@ def section_batch(sizes, n=60):
             r()
         seq[name] = (time.perf_counter() - t) / len(runs) * 1e6
     slow = set()
+    names = SOLVERS[:1] + ["mjxbot.qp solve_batch"] + SOLVERS[1:]
     for b in sizes:
         cells = []
-        for name in SOLVERS:
+        for name in names:
             if name in jax_fns:
                 if name in slow:
                     cells.append("skipped (slow)")
@@ -442,8 +452,90 @@ def section_batch(sizes, n=60):
                 cells.append("n/a")
         rows.append([str(b)] + cells)
     table(
-        f"Per-QP time, us, n={n}, eps {LAT_TOL:g}: vmap batch (JAX) vs sequential (C)",
-        ["batch"] + SOLVERS,
+        f"Per-QP time, us, n={n}, eps {LAT_TOL:g}: vmap batch (JAX) vs sequential (C); "
+        f"solve_batch with chunk_size={CHUNK}",
+        ["batch"] + names,
+        rows,
+    )
+
+
+def _best_time(f, *args, reps=3):
+    jax.block_until_ready(f(*args))
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def _batched(s, mode):
+    if mode == "vmap":
+        return jax.jit(jax.vmap(lambda *a: qp.solve(*a, settings=s)))
+    return lambda *a: qp.solve_batch(*a, settings=s, chunk_size=CHUNK)
+
+
+def section_batch_costs(b, n=60):
+    """Per-QP cost of setup, one ADMM iteration and one factorization, batched."""
+    probs = [wbc_qp(n, seed=s) for s in range(b)]
+    args = [jnp.asarray(np.stack(a)) for a in zip(*probs, strict=True)]
+    rows = []
+    for mode in ("vmap", "solve_batch"):
+        t1 = _best_time(
+            _batched(qp.QPSettings(fixed_iterations=1, adaptive_rho=False), mode), *args
+        )
+        s101 = qp.QPSettings(fixed_iterations=101, adaptive_rho=False)
+        t101 = _best_time(_batched(s101, mode), *args)
+        # adaptive_rho_tolerance=1: refactorize at both rho updates (iterations 50 and 100).
+        s_ref = dataclasses.replace(s101, adaptive_rho=True, adaptive_rho_tolerance=1.0)
+        t_ref = _best_time(_batched(s_ref, mode), *args)
+        per_it = (t101 - t1) / 100 / b * 1e6
+        per_fac = (t_ref - t101) / 2 / b * 1e6
+        rows.append([mode, f"{t1 / b * 1e6:.1f}", f"{per_it:.2f}", f"{per_fac:.1f}"])
+    table(
+        f"Batched cost breakdown, us per QP, batch {b}, n={n}, float64 "
+        "(setup = solve with 1 iteration; iteration and refactorization from differences)",
+        ["mode", "setup + 1 iteration", "per iteration", "per refactorization"],
+        rows,
+    )
+
+
+def section_wbc_path(b, n=60):
+    """float32, warm-started, batched: the whole-body-controller use of `solve_batch`."""
+    probs = [wbc_qp(n, seed=s) for s in range(b)]
+    new = [wbc_qp(n, seed=s, perturb=0.05) for s in range(b)]
+    f32 = [jnp.asarray(np.stack(a), jnp.float32) for a in zip(*probs, strict=True)]
+    f32n = [jnp.asarray(np.stack(a), jnp.float32) for a in zip(*new, strict=True)]
+    refs = [reference(*p) for p in new[:32]]
+    rows = []
+    for label, s in (
+        ("adaptive, eps 1e-3", qp.QPSettings()),
+        ("fixed_iterations=25", qp.QPSettings(fixed_iterations=25)),
+        ("fixed_iterations=50", qp.QPSettings(fixed_iterations=50)),
+    ):
+        warm0 = qp.solve_batch(*f32, settings=s, chunk_size=CHUNK)
+
+        def f(*a, s=s, warm0=warm0):
+            return qp.solve_batch(*a, settings=s, init=warm0, chunk_size=CHUNK)
+
+        dt = _best_time(f, *f32n)
+        sol = f(*f32n)
+        errs = []
+        for i, ref in enumerate(refs):
+            P, q = new[i][0], new[i][1]
+            x = np.asarray(sol.x[i], float)
+            errs.append(abs(0.5 * x @ P @ x + q @ x - ref) / max(1.0, abs(ref)))
+        rows.append(
+            [
+                label,
+                f"{dt / b * 1e6:.1f}",
+                f"{np.mean(np.asarray(sol.status) == qp.SOLVED):.2f}",
+                f"{np.median(errs):.1e} / {np.max(errs):.1e}",
+            ]
+        )
+    table(
+        f"WBC path: float32, warm-started solve_batch, batch {b}, n={n}",
+        ["settings", "us per QP", "fraction SOLVED", "rel. obj. error median / max (32)"],
         rows,
     )
 
@@ -502,20 +594,34 @@ def section_mm(quick):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer seeds, reps and batch sizes")
+    ap.add_argument(
+        "--sections",
+        default="success,latency,batch,costs,wbc,mm",
+        help="comma-separated subset of: success,latency,batch,costs,wbc,mm",
+    )
     args = ap.parse_args()
+    sec = set(args.sections.split(","))
     seeds = 3 if args.quick else 10
     reps = 100 if args.quick else 300
     sizes = (1, 64, 1024) if args.quick else (1, 64, 1024, 4096)
     t0 = time.time()
-    probs = []
-    for n in WBC_SIZES:
-        for s in range(seeds):
-            P, q, A, l, u = wbc_qp(n, seed=s)
-            probs.append((P, q, A, l, u, reference(P, q, A, l, u)))
-    section_success(probs, f"WBC QPs (n = 30/60/100, {seeds} seeds each): success", 1e-5)
-    section_latency(reps)
-    section_batch(sizes)
-    section_mm(args.quick)
+    if "success" in sec:
+        probs = []
+        for n in WBC_SIZES:
+            for s in range(seeds):
+                P, q, A, l, u = wbc_qp(n, seed=s)
+                probs.append((P, q, A, l, u, reference(P, q, A, l, u)))
+        section_success(probs, f"WBC QPs (n = 30/60/100, {seeds} seeds each): success", 1e-5)
+    if "latency" in sec:
+        section_latency(reps)
+    if "batch" in sec:
+        section_batch(sizes)
+    if "costs" in sec:
+        section_batch_costs(1024)
+    if "wbc" in sec:
+        section_wbc_path(1024)
+    if "mm" in sec:
+        section_mm(args.quick)
     if dataclasses.is_dataclass(qp.QPSettings):
         print(f"\nmjxbot.qp settings: {qp.QPSettings()} (eps / max_iter={MAX_ITER} per table)")
     for note in NOTES:

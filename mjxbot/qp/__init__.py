@@ -3,7 +3,7 @@
 Solves `min 0.5 x'Px + q'x  s.t.  l <= Ax <= u`; see `solve` and docs/qp.md.
 """
 
-from mjxbot.qp.solver import solve, validate
+from mjxbot.qp.solver import solve, solve_batch, validate
 from mjxbot.qp.types import (
     DUAL_INFEASIBLE,
     INF_BOUND,
@@ -29,5 +29,6 @@ __all__ = [
     "QPSettings",
     "QPSolution",
     "solve",
+    "solve_batch",
     "validate",
 ]

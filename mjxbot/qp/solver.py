@@ -164,7 +164,8 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
     L = admm.factor(data.P, data.A, rho_vec, settings)
     n, m = data.q.shape[0], data.l.shape[0]
     zero_dx, zero_dy = jnp.zeros(n, dtype), jnp.zeros(m, dtype)
-    res0 = admm.residuals(data, it0, settings)
+    # Placeholder: the loops below always run a check before `res` is read.
+    res0 = Residuals(*(jnp.zeros((), dtype) for _ in Residuals._fields))
     nref0 = jnp.zeros((), jnp.int32)
     interval = settings.adaptive_rho_interval
     adaptive = settings.adaptive_rho
@@ -333,3 +334,56 @@ def solve(
     settings = QPSettings() if settings is None else settings
     validate(P, q, A, l, u, init)
     return _solve_jit(P, q, A, l, u, init, settings)
+
+
+@functools.partial(jax.jit, static_argnames=("settings", "chunk_size"))
+def _solve_batch_jit(P, q, A, l, u, init, settings, chunk_size):
+    def one(args):
+        return _solve_impl(*args, settings)
+
+    return jax.lax.map(one, (P, q, A, l, u, init), batch_size=chunk_size)
+
+
+def solve_batch(
+    P: jax.Array,
+    q: jax.Array,
+    A: jax.Array,
+    l: jax.Array,
+    u: jax.Array,
+    settings: QPSettings | None = None,
+    init: QPSolution | None = None,
+    chunk_size: int = 8,
+) -> QPSolution:
+    """Solves a batch of QPs (leading axis) in chunks of `chunk_size` problems.
+
+    Equivalent to `jax.vmap(solve)` (same per-problem results), but runs the batch as a
+    sequential loop over chunks, each chunk a `vmap` of the full solver. Two effects make
+    this several times faster than one big `vmap` on CPU (see docs/qp.md, "Batching"):
+    a chunk's matrices stay in cache across all its ADMM iterations (a big `vmap` streams
+    every problem's `K^-1` and `A` from memory at every iteration), and a chunk runs only
+    until *its* slowest problem has converged.
+
+    Args:
+      P, q, A, l, u: the problem data of `solve` with a leading batch axis.
+      settings: static solver settings (defaults to `QPSettings()`).
+      init: batched warm start (a batched `QPSolution`), or None.
+      chunk_size: problems per chunk (static); 4-16 suits CPUs, use `jax.vmap(solve)` on
+        accelerators.
+
+    Returns:
+      A batched `QPSolution`.
+    """
+    settings = QPSettings() if settings is None else settings
+    if chunk_size < 1:
+        raise QPInputError(f"chunk_size must be >= 1, got {chunk_size}")
+    if np.ndim(q) != 2:
+        raise QPInputError(f"q must have shape (batch, n), got {np.shape(q)}")
+    batch = np.shape(q)[0]
+    for k, v in dict(P=P, A=A, l=l, u=u).items():
+        if np.ndim(v) < 1 or np.shape(v)[0] != batch:
+            raise QPInputError(f"{k} must have leading batch axis {batch}, got {np.shape(v)}")
+    if batch == 0:
+        raise QPInputError("empty batch")
+    first = jax.tree.map(lambda a: a[0], init) if init is not None else None
+    validate(P[0], q[0], A[0], l[0], u[0], first)
+    return _solve_batch_jit(P, q, A, l, u, init, settings, min(chunk_size, batch))

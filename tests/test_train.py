@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,11 @@ def _env(cache: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("jax_cache")
+def cache() -> Path:
+    # Kept between sessions: entries are keyed by the compiled program.
+    path = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def run_train(cache: Path, *args: str, env: dict | None = None, timeout: float = 900):

@@ -56,6 +56,7 @@ def unflatten(template: Any, flat: dict[str, Any]) -> Any:
 
 def _abstract(tree: Any) -> Any:
     def f(x):
+        x = x if hasattr(x, "dtype") else np.asarray(x)
         sharding = getattr(x, "sharding", None)
         return jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding)
 
@@ -132,7 +133,9 @@ class Checkpointer:
     def restore(self, step: int | None, template: Any, item: str = "state") -> Any:
         """Restores `item` of checkpoint `step` into the structure and shardings of `template`."""
         step = self._resolve(step)
-        flat_template = flatten(template)
+        flat_template = {
+            k: v if hasattr(v, "dtype") else np.asarray(v) for k, v in flatten(template).items()
+        }
         try:
             restored = self._manager.restore(
                 step,

@@ -14,7 +14,7 @@ import jax
 
 from mjxbot.config import from_dict
 from mjxbot.training.checkpoint import Checkpointer
-from mjxbot.training.ppo import init_policy_params, make_networks
+from mjxbot.training.ppo import init_policy_params, make_networks, strip_weak_types
 from mjxbot.types import NetworkConfig
 
 
@@ -36,7 +36,7 @@ def load_policy(
         obs_size, meta["action_size"], network, meta.get("normalize_observations", True)
     )
     normalizer, params = init_policy_params(networks, obs_size, jax.random.PRNGKey(0))
-    template = (normalizer, params.policy, params.value)
+    template = strip_weak_types((normalizer, params.policy, params.value))
     restored = ckpt.restore(step, template, item="policy")
     from brax.training.agents.ppo import networks as ppo_networks
 

@@ -1,0 +1,285 @@
+"""eval.py end to end on a tiny trained run, plus the statistics it relies on.
+
+The run is trained like `tests/test_train.py` does (`configs/ci.yaml` over the
+reach task, in a subprocess, with the same persistent JAX compilation cache),
+so after `test_train.py` it costs no compile. One `eval.py` call then covers
+the report, the robustness curve, shift mode and the video; the error cases
+run in-process and stop before any compile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mjxbot
+from mjxbot import evaluation as ev
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "reach" if "reach" in mjxbot.ALL_ENVS else "stand"
+TINY = ["--config", f"configs/{TASK}.yaml", "--config", "configs/ci.yaml"]
+EPISODES = 8
+VIDEO_FRAMES = 12
+VIDEO_SIZE = (96, 64)
+# Hand-computed Wilson 95% intervals (z = 1.959964): (successes, trials) -> (lo, hi).
+WILSON = {
+    (0, 10): (0.0, 0.27753),
+    (5, 10): (0.23659, 0.76341),
+    (8, 10): (0.49016, 0.94332),
+    (10, 10): (0.72247, 1.0),
+    (1, 1): (0.20654, 1.0),
+}
+WILSON_TOL = 5e-5
+# Pushes every 0.3-0.5 s, so that they land inside configs/ci.yaml's 1 s episodes.
+PUSHES = """\
+disturbances:
+  push:
+    enabled: true
+    interval: [0.3, 0.5]
+    duration: [0.1, 0.2]
+"""
+ROBUSTNESS_POINTS = 3
+PUSH_MAX = 600.0  # N: the top of the sweep topples the PD hold within the episode
+
+
+def _env() -> dict[str, str]:
+    cache = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"  # shared with test_train
+    cache.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XLA_FLAGS"))}
+    env.update(
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        WANDB_MODE="disabled",
+    )
+    return env
+
+
+def _run(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("eval_run") / "run"
+    proc = _run("train.py", *TINY, "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained_run, tmp_path_factory):
+    """One eval.py call with every part switched on; `(process, eval.json dict, out dir)`.
+
+    Pushes come often enough to land inside the tiny run's 1 s episodes, so
+    the robustness sweep reuses the episode rollout's compiled program.
+    """
+    out = tmp_path_factory.mktemp("eval_out")
+    (out / "pushes.yaml").write_text(PUSHES)
+    proc = _run(
+        "eval.py",
+        str(trained_run),
+        "--episodes",
+        str(EPISODES),
+        "--baselines",
+        "pd",
+        "--disturbances",
+        str(out / "pushes.yaml"),
+        "--robustness-points",
+        str(ROBUSTNESS_POINTS),
+        "--robustness-seconds",
+        "1.0",
+        "--push-max",
+        str(PUSH_MAX),
+        "--shift-hours",
+        "0.001",
+        "--video",
+        str(out / "video.mp4"),
+        "--video-envs",
+        "2",
+        "--video-frames",
+        str(VIDEO_FRAMES),
+        "--video-size",
+        "x".join(map(str, VIDEO_SIZE)),
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads((out / "eval.json").read_text()), out
+
+
+# ---------------------------------------------------------------- statistics
+@pytest.mark.parametrize("counts, expected", sorted(WILSON.items()))
+def test_wilson_interval_matches_hand_computed(counts, expected):
+    lo, hi = ev.wilson_interval(*counts)
+    assert abs(lo - expected[0]) < WILSON_TOL and abs(hi - expected[1]) < WILSON_TOL, (lo, hi)
+
+
+def test_wilson_interval_without_trials_is_uninformative():
+    assert ev.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_summarize_counts_first_episodes_failures_and_rates():
+    # 4 steps, 3 envs: env 0 truncated at step 3 (success), env 1 fails at step 1,
+    # env 2 truncated at step 3 without success; steps after the first episode are ignored.
+    done = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]], np.float32)
+    trunc = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 0, 1]], np.float32)
+    success = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 0]], np.float32)
+    trace = {"done": done, "truncation": trunc, "reward": np.ones_like(done), "x/success": success}
+    names = ev.TaskMetrics("x/success", {}, None, None, None, None)
+    report = ev.summarize(trace, names, dt=0.5)
+    assert report.episodes == 3
+    assert (report.success.successes, report.success.trials) == (1, 3)
+    assert report.interventions == 1 and report.falls == 1
+    hours = (4 + 2 + 4) * 0.5 / 3600
+    assert report.simulated_hours == pytest.approx(hours)
+    assert report.interventions_per_hour == pytest.approx(1 / hours)
+    assert report.mean_return == pytest.approx((4 + 2 + 4) / 3)
+
+
+# ------------------------------------------------------------------ eval.py
+def test_report_has_every_field(evaluated):
+    _, data, out = evaluated
+    assert set(data) == {f.name for f in dataclasses.fields(ev.Report)}
+    group_fields = {f.name for f in dataclasses.fields(ev.GroupReport)}
+    assert set(data["results"]) == {"policy", "pd_hold"}
+    assert "qp_only" not in data["unavailable"]  # not asked for (--baselines pd)
+    for actor, figures in data["results"].items():
+        assert set(figures) == group_fields, actor
+        assert figures["episodes"] == EPISODES
+        for key in ("falls_per_hour", "interventions_per_hour", "simulated_hours", "mean_return"):
+            assert figures[key] is not None, (actor, key)
+        lo, hi = figures["success"]["ci95"]
+        assert 0.0 <= lo <= (figures["success"]["rate"] or 0.0) <= hi <= 1.0, actor
+    curve = data["robustness"]
+    assert len(curve["force_n"]) == ROBUSTNESS_POINTS
+    assert set(curve["survival"]) == {"policy", "pd_hold"}
+    shift = data["shift"]
+    assert shift["hours"] >= 0.001 and set(shift["results"]) == {"policy", "pd_hold"}
+    for name in ("learning_curves", "robustness"):
+        assert Path(data["plots"][name]).is_file(), name
+    assert data["plots"]["cycle_times"] is None  # reach has no cycle time
+    assert any("cycle-time" in note for note in data["notes"])
+
+
+def test_printed_table_matches_eval_json(evaluated):
+    proc, data, _ = evaluated
+    lines = proc.stdout.splitlines()
+
+    def line_of(label: str) -> str:
+        found = [line for line in lines if line.strip().startswith(label)]
+        assert found, f"row {label!r} not printed"
+        return found[0]
+
+    for _title, _header, rows in ev.report_tables(data):
+        for label, cells in rows:
+            printed = [line for line in lines if line.strip().startswith(label)]
+            assert any(all(c in line for c in cells) for line in printed), (label, cells)
+    # Independent spot checks of the numbers against eval.json.
+    success_line = line_of("success rate")
+    for actor in ("policy", "pd_hold"):
+        s = data["results"][actor]["success"]
+        assert f"{s['rate']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]" in success_line
+    numbers = [float(x) for x in re.findall(r"\d+\.\d+", line_of("falls / sim hour"))]
+    expected = [round(data["results"][a]["falls_per_hour"], 1) for a in ("policy", "pd_hold")]
+    assert numbers[:2] == expected
+
+
+def test_pd_hold_survival_falls_as_push_magnitude_rises(evaluated):
+    _, data, _ = evaluated
+    curve = data["robustness"]
+    pd = curve["survival"]["pd_hold"]
+    assert curve["force_n"] == sorted(curve["force_n"]) and curve["force_n"][0] == 0.0
+    assert pd[0] == 1.0, pd  # no push, the PD hold stands
+    assert pd[-1] < pd[0], pd
+    assert all(b <= a for a, b in zip(pd, pd[1:], strict=False)), pd
+    assert all(p > 0 for p in curve["pushes"]["pd_hold"]), "every point must push"
+
+
+def test_video_has_requested_frames_and_size(evaluated):
+    _, data, _ = evaluated
+    video = data["video"]
+    if "skipped" in video:
+        pytest.skip(f"no video: {video['skipped']}")
+    imageio = pytest.importorskip("imageio.v2")
+    reader = imageio.get_reader(video["path"], "ffmpeg")
+    frames = [frame for frame in reader]
+    reader.close()
+    assert len(frames) == VIDEO_FRAMES == video["frames"]
+    assert frames[0].shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+    assert video["backend"] in ("egl", "osmesa", "glfw")
+
+
+# -------------------------------------------------------------------- errors
+def _eval_main(argv, capsys) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    try:
+        import eval as eval_cli
+    finally:
+        sys.path.remove(str(ROOT))
+    with pytest.raises(SystemExit) as stop:
+        raise SystemExit(eval_cli.main(argv))
+    assert stop.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    err = [line for line in err if "warp" not in line]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err
+
+
+def test_missing_run_dir_is_one_line(tmp_path, capsys):
+    err = _eval_main([str(tmp_path / "nope")], capsys)
+    assert "no run directory or exported policy" in err[0]
+
+
+def test_task_the_policy_was_not_trained_for_is_one_line(trained_run, capsys):
+    other = next(t for t in sorted(mjxbot.ALL_ENVS) if t != TASK)
+    err = _eval_main([str(trained_run), "--task", other], capsys)
+    assert f"trained for task {TASK!r}, not {other!r}" in err[0]
+
+
+def test_policy_for_another_robot_is_one_line(trained_run, tmp_path, capsys):
+    # A checkpoint whose metadata describes other sizes (another robot's policy).
+    run = tmp_path / "other_robot"
+    shutil.copytree(trained_run, run)
+    meta_file = sorted(run.glob("checkpoints/*/meta/metadata"))[-1]
+    meta = json.loads(meta_file.read_text())
+    meta["observation_size"]["state"] = [7]
+    meta["action_size"] = 3
+    for step_meta in run.glob("checkpoints/*/meta/metadata"):
+        step = json.loads(step_meta.read_text())["step"]
+        step_meta.write_text(json.dumps({**meta, "step": step}))
+    err = _eval_main([str(run)], capsys)
+    assert "another robot" in err[0] and "(7,)" in err[0]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--video", "out.gif"], ".mp4"),
+        (["--video", "o.mp4", "--video-size", "33x20"], "even sizes"),
+        (["--disturbances", "missing.yaml"], "neither on, off nor an existing YAML"),
+        (["--baselines", "pd,lqr"], "unknown"),
+        (["--robustness-points", "1"], "robustness-points"),
+    ],
+)
+def test_bad_flags_are_one_line(trained_run, args, expected, capsys):
+    err = _eval_main([str(trained_run), *args], capsys)
+    assert expected in err[0]

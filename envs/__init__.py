@@ -3,6 +3,6 @@
 Importing this package registers every task in `mjxbot.ALL_ENVS`.
 """
 
-from mjxbot.envs import balance, reach, stand
+from mjxbot.envs import balance, nut_station, reach, stand
 
-__all__ = ["balance", "reach", "stand"]
+__all__ = ["balance", "nut_station", "reach", "stand"]

@@ -1,0 +1,231 @@
+"""`nut_station`: success predicate, reward signs, scripted controller against zero/random."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+from mjxbot.envs.nut_station import NutStation, NutStationConfig, dual_seat_success, seat_success
+from mujoco import mjx
+
+import mjxbot
+from mjxbot.errors import ConfigError
+from mjxbot.types import DisturbanceConfig
+
+# Scripted controller over a vectorized batch of one-cycle episodes, no disturbances.
+BATCH = 12
+SEED = 0
+MIN_SCRIPTED_DUAL = 0.9
+
+CFG = NutStationConfig()
+SEAT_POS = np.array([0.28, 0.12, 0.7985])
+EYE = np.eye(3)
+ZERO = np.zeros(3)
+
+
+def _yaw(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def _seated(pos=SEAT_POS, rot=EYE, linvel=ZERO, angvel=ZERO, seat_rot=EYE) -> bool:
+    return bool(seat_success(pos, rot, linvel, angvel, SEAT_POS, seat_rot, CFG))
+
+
+# ------------------------------------------------------------ success predicate
+def test_exactly_seated_nut_counts():
+    assert _seated()
+
+
+def test_seated_at_a_symmetric_spline_tooth_counts():
+    # A hex spline: 60 degrees off is the same engagement.
+    assert _seated(rot=_yaw(0.3 + math.radians(60.0)), seat_rot=_yaw(0.3))
+    assert _seated(rot=_yaw(math.radians(-120.0)))
+
+
+@pytest.mark.parametrize("offset", [[0.005, 0, 0], [0, -0.005, 0], [0, 0, 0.005]])
+def test_five_millimetres_off_does_not_count(offset):
+    assert not _seated(pos=SEAT_POS + np.array(offset))
+
+
+def test_thirty_degrees_off_does_not_count():
+    assert not _seated(rot=_yaw(math.radians(30.0)))
+    assert not _seated(rot=_yaw(math.radians(-30.0)))
+
+
+def test_within_tolerance_counts():
+    assert _seated(pos=SEAT_POS + [0.001, -0.001, 0.0], rot=_yaw(math.radians(3.0)))
+
+
+def test_moving_nut_does_not_count():
+    assert not _seated(linvel=np.array([0.05, 0.0, 0.0]))
+    assert not _seated(angvel=np.array([0.0, 0.0, 3.0]))
+
+
+def test_tilted_nut_does_not_count():
+    tilt = np.array(
+        [[1, 0, 0], [0, math.cos(0.3), -math.sin(0.3)], [0, math.sin(0.3), math.cos(0.3)]]
+    )
+    assert not _seated(rot=tilt)
+
+
+def test_dual_success_needs_both_sides():
+    seats = np.stack([SEAT_POS, SEAT_POS * [1, -1, 1]])
+    rots = np.stack([EYE, EYE])
+    rest = np.zeros((2, 3))
+
+    def dual(nuts):
+        both, sides = dual_seat_success(nuts, rots, rest, rest, seats, rots, CFG)
+        return bool(both), [bool(s) for s in sides]
+
+    assert dual(seats) == (True, [True, True])
+    assert dual(seats + [[0.005, 0, 0], [0, 0, 0]]) == (False, [False, True])
+    assert dual(seats + [[0, 0, 0], [0, 0.005, 0]]) == (False, [True, False])
+
+
+# -------------------------------------------------------------- config checks
+def test_episode_must_be_one_takt():
+    with pytest.raises(ConfigError, match="takt"):
+        NutStation(NutStationConfig(takt=2.0))
+
+
+def test_registered():
+    assert mjxbot.ALL_ENVS["nut_station"] is NutStation
+
+
+# -------------------------------------------------------------- reward signs
+@pytest.fixture(scope="module")
+def env():
+    return NutStation(NutStationConfig(disturbances=DisturbanceConfig()))
+
+
+class _Scene:
+    """Hand-built states in MuJoCo C, handed to the env's reward terms as MJX data."""
+
+    def __init__(self, env):
+        self.env = env
+        self.m = env.mj_model
+        self.d = mujoco.MjData(self.m)
+        mujoco.mj_resetDataKeyframe(self.m, self.d, 0)
+        self.d.mocap_pos[env._part_mocap] = np.asarray(env._station_pos)
+        mujoco.mj_forward(self.m, self.d)
+        self.info = {
+            **env.sample_task(jax.random.key(0)),
+            "last_action": jnp.zeros(env.action_size),
+            "steps": jnp.zeros((), jnp.int32),
+        }
+
+    def put_nut(self, side: int, pos, held=False):
+        a = int(self.env._nut_qpos[side])
+        self.d.qpos[a : a + 3] = pos
+        self.d.qpos[a + 3 : a + 7] = [1, 0, 0, 0]
+        self.d.eq_active[int(self.env._weld[side])] = held
+        mujoco.mj_forward(self.m, self.d)
+
+    def site(self, name: str) -> np.ndarray:
+        return self.d.site(name).xpos.copy()
+
+    def terms(self, action=None):
+        action = jnp.zeros(self.env.action_size) if action is None else action
+        data = mjx.put_data(self.m, self.d)
+        terms = self.env.reward_terms(data, action, self.info)
+        assert set(terms) == set(self.env.reward_names)
+        for name, value in terms.items():
+            assert np.isfinite(float(value)), name
+        return {k: float(v) for k, v in terms.items()}
+
+
+def test_reward_terms_at_home_nut_in_feeder(env):
+    t = _Scene(env).terms()
+    assert t["reach"] > 0
+    for name in ("grasp", "lift", "carry", "align", "seat", "drop", "fall"):
+        assert t[name] == 0.0, name
+
+
+def test_reward_terms_nut_held_lifted_over_seat(env):
+    scene = _Scene(env)
+    seat = scene.site("seat_left")
+    scene.put_nut(0, seat + [0, 0, 0.04], held=True)
+    t = scene.terms()
+    assert t["grasp"] == 1.0
+    assert t["lift"] > 0 and t["carry"] > 0 and t["align"] > 0
+    assert t["seat"] == 0.0
+
+
+def test_align_rewards_the_nut_closer_to_the_seat(env):
+    scene = _Scene(env)
+    seat = scene.site("seat_left")
+    scene.put_nut(0, seat + [0, 0, 0.01], held=True)
+    near = scene.terms()["align"]
+    scene.put_nut(0, seat + [0, 0, 0.03], held=True)
+    assert near > scene.terms()["align"] > 0
+
+
+def test_reward_terms_nut_seated(env):
+    scene = _Scene(env)
+    scene.put_nut(0, scene.site("seat_left"))
+    scene.put_nut(1, scene.site("seat_right"))
+    t = scene.terms()
+    assert t["seat"] == 2.0
+    assert t["reach"] == 0.0 and t["grasp"] == 0.0
+
+
+def test_penalties_are_negative(env):
+    scene = _Scene(env)
+    scene.put_nut(0, [0.3, 0.3, 0.01])
+    scene.d.qpos[2] = 0.3  # torso on the ground: fallen
+    scene.d.qvel[env.robot.qvel_adr] = 1.0
+    scene.d.ctrl[:] = 5.0
+    mujoco.mj_forward(scene.m, scene.d)
+    scene.d.ctrl[:] = 5.0
+    t = scene.terms(action=jnp.ones(env.action_size))
+    assert t["drop"] < 0 and t["fall"] < 0 and t["energy"] < 0 and t["action_rate"] < 0
+
+
+# ------------------------------------------------ scripted controller vs zero/random
+@pytest.fixture(scope="module")
+def outcomes(env):
+    """Final metrics of one cycle per env for each policy, from a single compilation."""
+
+    def run(keys, policy):
+        state = jax.vmap(env.reset)(keys)
+
+        def body(state, key):
+            scripted = jax.vmap(env.reference_action)(state)
+            noise = jax.random.uniform(key, scripted.shape, minval=-1.0, maxval=1.0)
+            action = jnp.select([policy == 0, policy == 1], [scripted, 0.0 * scripted], noise)
+            state = jax.vmap(env.step)(state, action)
+            return state, state.metrics
+
+        steps = jax.random.split(keys[0], env.config.episode_length)
+        return jax.lax.scan(body, state, steps)[1]
+
+    run = jax.jit(run)
+    keys = jax.random.split(jax.random.key(SEED), BATCH)
+    results = {}
+    for name, policy in (("scripted", 0), ("zero", 1), ("random", 2)):
+        metrics = jax.tree.map(np.asarray, run(keys, jnp.asarray(policy)))
+        results[name] = metrics
+    return results
+
+
+def _final(metrics, name):
+    # The last step of a one-cycle episode reports that cycle's outcome.
+    return metrics[name][-1]
+
+
+def test_scripted_controller_seats_both_nuts(outcomes):
+    m = outcomes["scripted"]
+    dual = _final(m, "success/dual")
+    assert dual.mean() >= MIN_SCRIPTED_DUAL, f"dual-side success {dual.mean():.2f}"
+    assert (_final(m, "cycle_time")[dual > 0] < CFG.takt).all()
+    assert m["falls"].max() == 0 and _final(m, "drops").max() == 0
+
+
+@pytest.mark.parametrize("policy", ["zero", "random"])
+def test_zero_and_random_policies_never_succeed(outcomes, policy):
+    m = outcomes[policy]
+    assert _final(m, "success/dual").max() == 0
+    assert m["success/dual"].max() == 0

@@ -321,7 +321,10 @@ def classify(
       [] int32 status code.
     """
     solved = (res.prim <= res.eps_prim) & (res.dual <= res.eps_dual)
-    if settings.check_dualgap:
+    check_gap = settings.check_dualgap
+    if check_gap is None:  # auto: float64 only (see QPSettings.check_dualgap)
+        check_gap = jnp.finfo(data.q.dtype).bits >= 64
+    if check_gap:
         solved = solved & (res.gap <= res.eps_gap)
     p_inf = primal_infeasible(data, dy, settings.eps_prim_inf)
     d_inf = dual_infeasible(data, dx, settings.eps_dual_inf)

@@ -4,9 +4,9 @@ Loop structure (see docs/qp.md): an outer loop over *rho chunks* of
 `adaptive_rho_interval` iterations; inside it, an inner loop over *check chunks* of
 `check_interval` ADMM steps followed by a termination / infeasibility check. The rho update
 (and, only if rho changed by more than `adaptive_rho_tolerance`, the refactorization) runs
-once per rho chunk. Under `vmap` the `lax.cond` around the refactorization becomes a
-select, so the factorization is then computed once per rho chunk for the whole batch: its
-cost is amortized over `adaptive_rho_interval` iterations instead of being paid every check.
+once per rho chunk. Under `vmap` the refactorization runs for the batch only if some problem
+needs it (`_refactor_fn`'s batching rule). `solve_batch` runs large batches as a loop over
+cache-sized chunks (see docs/qp.md, "Batching").
 """
 
 from __future__ import annotations

@@ -67,7 +67,10 @@ class QPSettings:
       check_dualgap: also require the unscaled duality gap `|x'Px + q'x + S(y)|` to be
         below `eps_abs + eps_rel * max(|x'Px|, |q'x|, |S(y)|)` (as OSQP >= 1.0 does by
         default): the residual tests alone can pass with a poor objective when `||q||`
-        is large (e.g. Maros-Meszaros DUALC2).
+        is large (e.g. Maros-Meszaros DUALC2). None (default): on for float64, off for
+        float32, where `S(y)` is a sum of large, cancelling terms whose rounding error
+        exceeds `eps_rel * |S(y)|` (measured: warm-started float32 WBC QPs went from a
+        median of 10 to 130 iterations and 98% to 92% SOLVED with the check on).
       eps_prim_inf: tolerance of the primal infeasibility certificate.
       eps_dual_inf: tolerance of the dual infeasibility certificate.
       polish: refine a SOLVED solution by solving the KKT system on the guessed active set.
@@ -93,7 +96,7 @@ class QPSettings:
     adaptive_rho_tolerance: float = 5.0
     check_interval: int = 10
     fixed_iterations: int = 0
-    check_dualgap: bool = True
+    check_dualgap: bool | None = None
     eps_prim_inf: float = 1e-4
     eps_dual_inf: float = 1e-4
     polish: bool = False

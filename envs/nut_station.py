@@ -531,7 +531,7 @@ class NutStation(HumanoidEnv):
             misalign = jnp.linalg.norm((nut - grip)[:2]) + 0.05 * jnp.abs(pick_yaw)
             height = hover * jnp.clip((misalign - 0.001) / 0.008, 0.0, 1.0)
             pick_target = nut + jnp.array([0.0, 0.0, 1.0]) * height
-            close = (jnp.linalg.norm(nut - grip) < 0.6 * cfg.capture_radius) & (
+            close = (jnp.linalg.norm(nut - grip) < 0.8 * cfg.capture_radius) & (
                 jnp.abs(pick_yaw) < 0.6 * cfg.capture_yaw
             )
             # Held nut: the same funnel over the seat once the part has arrived; open the
@@ -570,13 +570,15 @@ class NutStation(HumanoidEnv):
         self, data: mjx.Data, side: int, position_error: jax.Array, yaw_error: jax.Array
     ) -> jax.Array:
         """`[4]` arm joint increment toward a grip-point offset and a hand-yaw change."""
-        max_step, yaw_weight, damping, gain = 0.015, 0.1, 1e-4, 0.6
+        max_step, yaw_weight, damping, gain, lead = 0.015, 0.1, 1e-4, 0.8, 1.5
         norm = jnp.linalg.norm(position_error)
         position_error = position_error * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-9))
         yaw_error = jnp.clip(yaw_error, -0.1, 0.1)
         grip = data.site_xpos[self._grip[side]]
         hand = int(self._hand[side])
         jacp, jacr = support.jac(self.mjx_model, data, grip, hand)
+        # Aim where the grip point is heading (all dofs: arm and body sway) to damp the loop.
+        position_error = position_error - lead * self.config.ctrl_dt * (jacp.T @ data.qvel)
         dofs = self._arm_dof[side]
         jp, jr = jacp[dofs].T, jacr[dofs].T  # [3, 4]
         x_axis = data.xmat[hand][:, 0]

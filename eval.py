@@ -278,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
     from mjxbot.types import PushConfig
 
     err = Console(stderr=True)
+    notes: list[str] = []
 
     def log(message: str) -> None:
         err.print(message, markup=False, highlight=False)
@@ -304,7 +305,6 @@ def run(args: argparse.Namespace) -> int:
             "--controller qp: this mjxbot has no whole-body QP controller "
             "(EnvConfig.controller / mjxbot.wbc are missing)"
         )
-    notes: list[str] = []
 
     def with_controller(cfg, name: str):
         return dataclasses.replace(cfg, controller=name) if can_qp else cfg
@@ -312,6 +312,11 @@ def run(args: argparse.Namespace) -> int:
     main_env = load_env(task, with_controller(base, controller))
     check_policy_fits(source, main_env, task)
     source.policy = source.load()
+    trained_controller = getattr(source.config.env, "controller", "pd") if source.config else None
+    if trained_controller and trained_controller != controller:
+        notes.append(
+            f"policy: trained with controller {trained_controller}, evaluated with {controller}"
+        )
     names = ev.TaskMetrics.of(main_env)
     dt = main_env.config.ctrl_dt
     takt = getattr(main_env.config, "takt", None)

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -852,25 +853,28 @@ def render_video(
         quality=7,
         ffmpeg_log_level="error",
     )
-    try:
-        for t in range(qpos.shape[0]):
-            frame = np.zeros((height, width, 3), np.uint8)
-            for e in range(envs):
-                data.qpos[:] = qpos[t, e]
-                if "mocap_pos" in trace:
-                    data.mocap_pos[:] = trace["mocap_pos"][t, e]
-                    data.mocap_quat[:] = trace["mocap_quat"][t, e]
-                mujoco.mj_kinematics(model, data)
-                camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], 0.9]
-                renderer.update_scene(data, camera=camera)
-                r, c = divmod(e, cols)
-                frame[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = (
-                    renderer.render()
-                )
-            writer.append_data(frame)
-    finally:
-        writer.close()
-        renderer.close()
+    with warnings.catch_warnings():
+        # imageio-ffmpeg starts ffmpeg with a fork that execs at once (no JAX state touched).
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\)", category=RuntimeWarning)
+        try:
+            for t in range(qpos.shape[0]):
+                frame = np.zeros((height, width, 3), np.uint8)
+                for e in range(envs):
+                    data.qpos[:] = qpos[t, e]
+                    if "mocap_pos" in trace:
+                        data.mocap_pos[:] = trace["mocap_pos"][t, e]
+                        data.mocap_quat[:] = trace["mocap_quat"][t, e]
+                    mujoco.mj_kinematics(model, data)
+                    camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], 0.9]
+                    renderer.update_scene(data, camera=camera)
+                    r, c = divmod(e, cols)
+                    frame[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = (
+                        renderer.render()
+                    )
+                writer.append_data(frame)
+        finally:
+            writer.close()
+            renderer.close()
     return {
         "path": str(path),
         "frames": int(qpos.shape[0]),

@@ -19,6 +19,7 @@ from mjxbot.disturbances import Disturber, push_xfrc
 from mjxbot.errors import ConfigError
 from mjxbot.robot import Robot, load_robot
 from mjxbot.types import EnvConfig, Observation, State
+from mjxbot.wbc import WholeBodyController
 
 # Relative tolerance for ctrl_dt being an integer multiple of sim_dt.
 _DT_RATIO_TOL = 1e-6
@@ -100,6 +101,10 @@ class HumanoidEnv:
         self._kd = jnp.asarray(self.robot.kd)
         self._torque_lo = jnp.asarray(self.robot.torque_limit[:, 0])
         self._torque_hi = jnp.asarray(self.robot.torque_limit[:, 1])
+        # Whole-body QP (controller "qp"); None keeps the PD path untouched.
+        self.wbc = (
+            WholeBodyController(self.robot, config.wbc) if config.controller == "qp" else None
+        )
 
     @staticmethod
     def _put_model(mj_model: mujoco.MjModel, impl: str) -> mjx.Model:
@@ -274,6 +279,53 @@ class HumanoidEnv:
         data, _ = jax.lax.scan(pushed_substep, data, jnp.arange(self.n_substeps))
         return data.replace(xfrc_applied=jnp.zeros_like(data.xfrc_applied))
 
+    def controlled_physics(
+        self,
+        model: mjx.Model,
+        data: mjx.Data,
+        action: jax.Array,
+        info: dict[str, Any],
+        drive: dict[str, jax.Array] | None = None,
+        push: dict[str, jax.Array] | None = None,
+    ) -> tuple[mjx.Data, dict[str, Any]]:
+        """One control period under the configured controller: `(data, info updates)`.
+
+        `pd`: `physics` toward `joint_targets(action)`, no info updates. `qp`: the
+        action is mapped to task targets (`WholeBodyController.targets`) and the
+        whole-body QP gives the torques at every substep or once per control step
+        (`wbc.rate`), warm-started from `info["wbc"]`; `drive["strength"]` scales
+        its torques (PD gain scales do not apply).
+        """
+        if self.wbc is None:
+            return self.physics(model, data, self.joint_targets(action), drive, push), {}
+        wbc = self.wbc
+        targets = wbc.targets(action)
+        strength = drive.get("strength") if drive is not None else None
+
+        def control(d: mjx.Data, warm: Any) -> tuple[jax.Array, Any]:
+            tau, sol = wbc(model, d, targets, warm)
+            return (tau if strength is None else tau * strength), wbc.reset_warm(sol)
+
+        per_substep = self.config.wbc.rate == "substep"
+        warm = info["wbc"]
+        tau = jnp.zeros(self.robot.nu, data.qvel.dtype)
+        if not per_substep:
+            tau, warm = control(data, warm)
+
+        def substep(carry: tuple, i: jax.Array) -> tuple[tuple, None]:
+            d, tau, warm = carry
+            if per_substep:
+                tau, warm = control(d, warm)
+            d = d.replace(ctrl=tau)
+            if push is not None:
+                d = d.replace(xfrc_applied=push_xfrc(self.mj_model.nbody, push, i))
+            return (mjx.step(model, d), tau, warm), None
+
+        (data, _, warm), _ = jax.lax.scan(substep, (data, tau, warm), jnp.arange(self.n_substeps))
+        if push is not None:
+            data = data.replace(xfrc_applied=jnp.zeros_like(data.xfrc_applied))
+        return data, {"wbc": warm}
+
     def initial_data(self, rng: jax.Array) -> mjx.Data:
         """Home pose with uniform joint position and velocity noise, kinematics done."""
         key_qpos, key_qvel = jax.random.split(rng)
@@ -299,6 +351,7 @@ class HumanoidEnv:
             "truncation": jnp.zeros(()),
             **self.sample_task(key_task),
             **self.disturber.reset_info(rng),
+            **({"wbc": self.wbc.init_state()} if self.wbc is not None else {}),
         }
         return data, self.observe(data, info), info
 
@@ -332,14 +385,16 @@ class HumanoidEnv:
         key_reset, key_next = jax.random.split(info["rng"])
         if self.disturber.active:
             plan = self.disturber.plan_step(self.mjx_model, state.data, action, info)
-            targets = self.joint_targets(plan.action)
             data = self.before_physics(plan.data, plan.action, info)
-            data = self.physics(plan.model, data, targets, plan.drive, plan.push)
+            data, ctrl_info = self.controlled_physics(
+                plan.model, data, plan.action, info, plan.drive, plan.push
+            )
         else:
             data = self.before_physics(state.data, action, info)
-            data = self.physics(self.mjx_model, data, self.joint_targets(action))
+            data, ctrl_info = self.controlled_physics(self.mjx_model, data, action, info)
         nonfinite = ~(jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all())
         planned = {**info, **plan.info} if self.disturber.active else info
+        planned = {**planned, **ctrl_info}
         task_info, task_metrics = self.advance_task(data, info, planned)
         info_now = {**planned, **task_info}
         terms = self.reward_terms(data, action, info_now)

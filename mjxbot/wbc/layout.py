@@ -1,0 +1,152 @@
+"""Static facts the whole-body QP needs, resolved once from the robot and the config."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import mujoco
+import numpy as np
+
+from mjxbot.errors import ConfigError
+from mjxbot.robot import Robot
+from mjxbot.types import WBCConfig
+
+GRAVITY = 9.81
+"""Only used to normalize forces (the dynamics use the model's gravity)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Indices and constants of one humanoid's whole-body QP (numpy, static under jit).
+
+    The QP's acceleration variables are the robot's own dofs (`dofs`): the
+    floating base `0:6` then one per actuator. Other trees of the scene (free
+    objects) are decoupled in the mass matrix and left out.
+
+    Attributes:
+      dofs: `[nr]` qvel indices of the robot dofs (6 base + nu actuated).
+      nu: number of actuators (the actuated dofs are `dofs[6:]`).
+      contact_geoms: `[nc]` geom ids of the sole spheres.
+      contact_bodies: `[nc]` their body ids.
+      contact_radius: `[nc]` their radii (the contact point is the sphere bottom).
+      floor_geom: floor geom id.
+      torso_id, foot_ids, hand_ids: body ids.
+      qpos_adr: `[nu]` qpos index of each actuated joint.
+      joint_range: `[nu, 2]` joint limits (`-inf, inf` for unlimited joints).
+      torque_lo, torque_hi: `[nu]` actuator torque limits (ctrlrange).
+      home_q: `[nu]` home joint positions.
+      home_height: home torso height.
+      foot_height: `[n_feet]` home height of the foot bodies.
+      hand_home: `[n_hands, 3]` home hand positions in the torso frame.
+      mass: total robot mass.
+      com_offset: `[2]` home CoM minus the middle of the sole points (horizontal).
+      force_scale: contact forces are QP variables in units of this (N).
+      residual_idx: `[k]` actuator indices with a posture residual in the action.
+    """
+
+    dofs: np.ndarray
+    nu: int
+    contact_geoms: np.ndarray
+    contact_bodies: np.ndarray
+    contact_radius: np.ndarray
+    floor_geom: int
+    torso_id: int
+    foot_ids: np.ndarray
+    hand_ids: np.ndarray
+    qpos_adr: np.ndarray
+    joint_range: np.ndarray
+    torque_lo: np.ndarray
+    torque_hi: np.ndarray
+    home_q: np.ndarray
+    home_height: float
+    foot_height: np.ndarray
+    hand_home: np.ndarray
+    mass: float
+    com_offset: np.ndarray
+    force_scale: float
+    residual_idx: np.ndarray
+
+    @property
+    def nr(self) -> int:
+        """Number of robot dofs (acceleration variables)."""
+        return int(self.dofs.shape[0])
+
+    @property
+    def nc(self) -> int:
+        """Number of contact points."""
+        return int(self.contact_geoms.shape[0])
+
+    @property
+    def n_var(self) -> int:
+        """QP variables: `nr` accelerations + 3 force components per contact."""
+        return self.nr + 3 * self.nc
+
+    @property
+    def n_con(self) -> int:
+        """QP rows: 6 base dynamics, nu torque limits, nu joint limits, 5 per contact."""
+        return 6 + 2 * self.nu + 5 * self.nc
+
+
+def _geom_id(model: mujoco.MjModel, name: str, where: str) -> int:
+    gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+    if gid < 0:
+        names = [model.geom(i).name for i in range(model.ngeom) if model.geom(i).name]
+        raise ConfigError(f"{where}: geom {name!r} not in the model; its geoms: {', '.join(names)}")
+    return gid
+
+
+def make_layout(robot: Robot, config: WBCConfig) -> Layout:
+    """Resolves the contact geoms, joint ranges and home quantities of `robot`."""
+    model = robot.model
+    geoms = np.asarray([_geom_id(model, n, "wbc.contact_geoms") for n in config.contact_geoms])
+    if np.any(model.geom_type[geoms] != mujoco.mjtGeom.mjGEOM_SPHERE):
+        raise ConfigError("wbc.contact_geoms must all be spheres")
+    floor = _geom_id(model, config.floor_geom, "wbc.floor_geom")
+    nu = robot.nu
+    joints = model.actuator_trnid[:, 0]
+    limited = model.jnt_limited[joints].astype(bool)
+    joint_range = np.where(limited[:, None], model.jnt_range[joints], [-np.inf, np.inf])
+
+    data = mujoco.MjData(model)
+    data.qpos[:] = robot.home_qpos
+    mujoco.mj_forward(model, data)
+    torso_pos, torso_mat = data.xpos[robot.torso_id], data.xmat[robot.torso_id].reshape(3, 3)
+    hand_home = (data.xpos[robot.hand_ids] - torso_pos) @ torso_mat
+    tree = model.body_rootid == model.body_rootid[robot.torso_id]
+    mass = float(model.body_mass[tree].sum())
+    soles = data.geom_xpos[geoms, :2].mean(axis=0)
+    com_offset = data.subtree_com[robot.torso_id, :2] - soles
+
+    pattern = re.compile(config.residual_joints)
+    residual = [i for i in range(nu) if pattern.search(model.actuator(i).name)]
+    n_hands = len(robot.hand_ids)
+    if 6 + 3 * n_hands + len(residual) > nu:
+        raise ConfigError(
+            f"wbc action layout needs {6 + 3 * n_hands + len(residual)} entries (height 1, "
+            f"orientation 3, CoM 2, hands {3 * n_hands}, residual {len(residual)}) but the "
+            f"action has {nu}; match fewer joints with wbc.residual_joints"
+        )
+    return Layout(
+        dofs=np.concatenate([np.arange(6), robot.qvel_adr]).astype(np.int32),
+        nu=nu,
+        contact_geoms=geoms,
+        contact_bodies=model.geom_bodyid[geoms].copy(),
+        contact_radius=model.geom_size[geoms, 0].copy(),
+        floor_geom=floor,
+        torso_id=robot.torso_id,
+        foot_ids=np.asarray(robot.foot_ids),
+        hand_ids=np.asarray(robot.hand_ids),
+        qpos_adr=np.asarray(robot.qpos_adr),
+        joint_range=joint_range,
+        torque_lo=robot.torque_limit[:, 0].copy(),
+        torque_hi=robot.torque_limit[:, 1].copy(),
+        home_q=robot.home_joint_targets.copy(),
+        home_height=float(robot.home_qpos[2]),
+        foot_height=data.xpos[robot.foot_ids, 2].copy(),
+        hand_home=hand_home,
+        mass=mass,
+        com_offset=com_offset,
+        force_scale=mass * GRAVITY / len(geoms),
+        residual_idx=np.asarray(residual, dtype=np.int32),
+    )

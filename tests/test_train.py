@@ -275,7 +275,7 @@ def test_corrupted_checkpoint_fails(full_run, cache, tmp_path):
 )
 def test_foreign_checkpoint_fails(full_run, cache, tmp_path, field, value):
     run_dir = _copy_run(full_run, tmp_path)
-    (meta_file,) = [f for f in (run_dir / "checkpoints" / "320" / "meta").iterdir() if f.is_file()]
+    meta_file = run_dir / "checkpoints" / "320" / "meta" / "metadata"  # orbax JsonSave
     meta = json.loads(meta_file.read_text())
     meta[field] = value
     meta_file.write_text(json.dumps(meta))

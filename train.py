@@ -104,7 +104,6 @@ def comparison_table(metrics: dict[str, float], num_envs: int, seed: int) -> str
 
 
 def run(args: argparse.Namespace) -> int:
-    init_distributed(args)
     import jax
 
     from mjxbot.training import config as tconfig
@@ -220,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Before importing mjxbot: a module that touches JAX at import time would
+    # start the XLA backend, after which jax.distributed cannot join.
+    init_distributed(args)
     from mjxbot.errors import MjxbotError
 
     try:

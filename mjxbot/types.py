@@ -595,7 +595,7 @@ class WBCConfig:
 
     rate: Literal["substep", "control"] = "substep"
     iterations: int = 0
-    max_iter: int = 500
+    max_iter: int = 4000
     eps: float = 1e-3
     contact_geoms: tuple[str, ...] = (
         "left_toe_in",

@@ -170,14 +170,15 @@ def load_source(path: Path) -> Source:
     if not path.exists():
         raise EvalError(f"no run directory or exported policy at {path}")
     if path.is_dir() and ((path / "checkpoints").exists() or (path / "config.yaml").is_file()):
-        from mjxbot.evaluation import load_run_policy, read_run_meta
+        from mjxbot.evaluation import read_run_meta
         from mjxbot.training import config as tconfig
+        from mjxbot.training.policy import load_policy
 
         if not (path / "config.yaml").is_file():
             raise EvalError(f"{path} has checkpoints but no config.yaml: not a train.py run")
         config = tconfig.from_yaml_text((path / "config.yaml").read_text())
         meta = read_run_meta(path)
-        return Source(path, "run", lambda: load_run_policy(path, meta), meta, config)
+        return Source(path, "run", lambda: load_policy(path, meta["step"])[0], meta, config)
     try:
         export = importlib.import_module("mjxbot.export")
     except ModuleNotFoundError:

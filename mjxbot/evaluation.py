@@ -893,29 +893,3 @@ def read_run_meta(run_dir: str | Path) -> dict[str, Any]:
     ckpt = Checkpointer(Path(run_dir) / "checkpoints", create=False)
     _, meta = ckpt.read_meta()
     return meta
-
-
-def load_run_policy(run_dir: str | Path, meta: dict[str, Any]) -> PolicyFn:
-    """The deterministic policy of a run's latest checkpoint.
-
-    What `mjxbot.training.load_policy` does, with every leaf of the restore
-    template an array (its template carries the normalizer's `std_eps` as a
-    Python float, which the checkpoint restore cannot describe).
-    """
-    from brax.training.agents.ppo import networks as ppo_networks
-
-    from mjxbot.config import from_dict
-    from mjxbot.training.checkpoint import Checkpointer
-    from mjxbot.training.ppo import init_policy_params, make_networks, strip_weak_types
-    from mjxbot.types import NetworkConfig
-
-    ckpt = Checkpointer(Path(run_dir) / "checkpoints", create=False)
-    obs_size = {k: tuple(v) for k, v in meta["observation_size"].items()}
-    network = from_dict(NetworkConfig, meta["network"])
-    networks = make_networks(
-        obs_size, meta["action_size"], network, meta.get("normalize_observations", True)
-    )
-    normalizer, params = init_policy_params(networks, obs_size, jax.random.PRNGKey(0))
-    template = strip_weak_types((normalizer, params.policy, params.value))
-    restored = ckpt.restore(meta["step"], template, item="policy")
-    return ppo_networks.make_inference_fn(networks)(restored, deterministic=True)

@@ -669,13 +669,9 @@ def print_tables(data: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_gl()  # before anything imports mujoco
-    from mjxbot.errors import MjxbotError
+    from mjxbot.errors import run_cli
 
-    try:
-        return run(args)
-    except MjxbotError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(run, args)
 
 
 if __name__ == "__main__":

@@ -222,13 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     # Before importing mjxbot: a module that touches JAX at import time would
     # start the XLA backend, after which jax.distributed cannot join.
     init_distributed(args)
-    from mjxbot.errors import MjxbotError
+    from mjxbot.errors import run_cli
 
-    try:
-        return run(args)
-    except MjxbotError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(run, args)
 
 
 if __name__ == "__main__":

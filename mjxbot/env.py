@@ -169,9 +169,7 @@ class HumanoidEnv:
         del data, prev_info, info
         return {}, {}
 
-    def before_physics(
-        self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
-    ) -> mjx.Data:
+    def before_physics(self, data: mjx.Data, action: jax.Array, info: dict[str, Any]) -> mjx.Data:
         """Task-side edits of the physics state before a control step's substeps.
 
         For scene elements the task drives (mocap bodies, `eq_active`, applied

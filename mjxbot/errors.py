@@ -1,5 +1,9 @@
 """Errors that the command-line tools report as one line and a non-zero exit."""
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 
 class MjxbotError(Exception):
     """Base class: a problem in the user's input, reported without a traceback."""
@@ -11,3 +15,12 @@ class ConfigError(MjxbotError, ValueError):
 
 class ModelError(MjxbotError, ValueError):
     """An MJCF model is missing, malformed or lacks a name the config refers to."""
+
+
+def run_cli(main: Callable[..., int], *args: Any) -> int:
+    """Runs a CLI body; an `MjxbotError` becomes one `error:` line on stderr and exit code 2."""
+    try:
+        return main(*args)
+    except MjxbotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -333,7 +333,8 @@ class NutStation(HumanoidEnv):
                 sample_part_pose(k, parts, nut_pos[i], nut_quat[i])
                 for i, k in enumerate((key_left, key_right))
             ]
-            nut_pos = jnp.stack([p for p, _ in poses])
+            # Spawned 0.5 mm up, so a tilted nut does not start inside its pad.
+            nut_pos = jnp.stack([p for p, _ in poses]) + jnp.array([0.0, 0.0, 0.0005])
             nut_quat = jnp.stack([q for _, q in poses])
             part_pos, part_quat = sample_part_pose(key_part, self._part_cfg, part_pos, part_quat)
             magnet = sample_magnet_strength(key_magnet, parts)

@@ -21,7 +21,10 @@ QVEL_ATOL = 5e-3
 # vmapped batch against per-env unbatched calls.
 BATCH = 8
 ROLLOUT_STEPS = 4
+# Float32 sums reorder under vmap and contacts amplify that within a step, so
+# velocities get a looser bound; mixing envs up would differ by O(0.1-1).
 BATCH_ATOL = 1e-4
+BATCH_QVEL_ATOL = 1e-3
 # The home pose under the PD hold, zero action.
 STAND_SECONDS = 2.0
 MAX_HEIGHT_DROP = 0.05
@@ -77,7 +80,7 @@ def test_vmapped_batch_equals_unbatched(compiled):
             np.testing.assert_allclose(
                 getattr(batch.data, name)[i],
                 getattr(single.data, name),
-                atol=BATCH_ATOL,
+                atol=BATCH_QVEL_ATOL if name == "qvel" else BATCH_ATOL,
                 err_msg=f"env {i} data.{name}",
             )
         for key in single.obs:

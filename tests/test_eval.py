@@ -1,8 +1,8 @@
 """eval.py end to end on a tiny trained run, plus the statistics it relies on.
 
-The run is trained like `tests/test_train.py` does (`configs/ci.yaml` over the
-reach task, in a subprocess, with the same persistent JAX compilation cache),
-so after `test_train.py` it costs no compile. One `eval.py` call then covers
+The run is trained like `tests/test_train.py` does (conftest's `TINY` run in
+a subprocess, with the same persistent JAX compilation cache), so after
+`test_train.py` it costs no compile. One `eval.py` call then covers
 the report, the robustness curve, shift mode and the video; the error cases
 run in-process and stop before any compile.
 """
@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, TASK, TINY, error_lines, run_script, run_train
 
 import mjxbot
 from mjxbot import evaluation as ev
 
-ROOT = Path(__file__).resolve().parents[1]
-TASK = "reach" if "reach" in mjxbot.ALL_ENVS else "stand"
-TINY = ["--config", f"configs/{TASK}.yaml", "--config", "configs/ci.yaml"]
 EPISODES = 8
 VIDEO_FRAMES = 12
 VIDEO_SIZE = (96, 64)
@@ -52,41 +47,16 @@ ROBUSTNESS_POINTS = 3
 PUSH_MAX = 600.0  # N: the top of the sweep topples the PD hold within the episode
 
 
-def _env() -> dict[str, str]:
-    cache = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"  # shared with test_train
-    cache.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XLA_FLAGS"))}
-    env.update(
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        JAX_COMPILATION_CACHE_DIR=str(cache),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        WANDB_MODE="disabled",
-    )
-    return env
-
-
-def _run(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, script, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
+def trained_run(cache, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("eval_run") / "run"
-    proc = _run("train.py", *TINY, "--run-dir", str(run_dir))
+    proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
 
 @pytest.fixture(scope="module")
-def evaluated(trained_run, tmp_path_factory):
+def evaluated(trained_run, cache, tmp_path_factory):
     """One eval.py call with every part switched on; `(process, eval.json dict, out dir)`.
 
     Pushes come often enough to land inside the tiny run's 1 s episodes, so
@@ -94,7 +64,8 @@ def evaluated(trained_run, tmp_path_factory):
     """
     out = tmp_path_factory.mktemp("eval_out")
     (out / "pushes.yaml").write_text(PUSHES)
-    proc = _run(
+    proc = run_script(
+        cache,
         "eval.py",
         str(trained_run),
         "--episodes",
@@ -238,8 +209,7 @@ def _eval_main(argv, capsys) -> list[str]:
     with pytest.raises(SystemExit) as stop:
         raise SystemExit(eval_cli.main(argv))
     assert stop.value.code == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    err = [line for line in err if "warp" not in line]
+    err = error_lines(capsys.readouterr().err)
     assert len(err) == 1 and err[0].startswith("error: "), err
     return err
 

@@ -1,104 +1,44 @@
 """train.py end to end: tiny runs in subprocesses that share a compilation cache.
 
-Every run uses `configs/ci.yaml` (8 envs x 10 steps, 4 iterations, 50-step
-episodes) over the task below. Runs that compile the same program (same
-task, sizes and device layout) hit the persistent JAX cache, so only the
-first of them pays for the MJX compile.
+Every run is conftest's `TINY` (`configs/ci.yaml` over the reach task); runs
+that compile the same program hit the persistent JAX cache, so only the first
+of them pays for the MJX compile. The reference run `full_run` is conftest's.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from conftest import (
+    ROOT,
+    TASK,
+    TINY,
+    TOTAL_STEPS,
+    assert_one_line_error,
+    error_lines,
+    metrics,
+    run_train,
+    subprocess_env,
+    without_timing,
+)
 
 import mjxbot
 from mjxbot.training import config as tconfig
 
-ROOT = Path(__file__).resolve().parents[1]
-TASK = "reach" if "reach" in mjxbot.ALL_ENVS else "stand"
-TINY = ["--config", f"configs/{TASK}.yaml", "--config", "configs/ci.yaml"]
-TOTAL_STEPS = 320  # configs/ci.yaml: 4 iterations of 8 envs x 10 steps
 # Two devices reduce sums in another order; PPO's Adam steps and the
 # humanoid's contacts amplify those last-bit differences over iterations.
 FIRST_ROLLOUT_RTOL = 1e-5  # the first rollout runs from identical params
 EVAL_RTOL = 0.15  # final eval return after 4 updates (measured: 7.5% apart on reach)
 SIGTERM_EXIT = 128 + signal.SIGTERM
-
-
-def _env(cache: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "XLA_FLAGS"))}
-    env.update(
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        JAX_COMPILATION_CACHE_DIR=str(cache),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        WANDB_SILENT="true",
-        **extra,
-    )
-    return env
-
-
-@pytest.fixture(scope="module")
-def cache() -> Path:
-    # Kept between sessions: entries are keyed by the compiled program.
-    path = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def run_train(cache: Path, *args: str, env: dict | None = None, timeout: float = 900):
-    return subprocess.run(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=_env(cache, **(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def without_timing(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in records]
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.strip() and "warp" not in line]
-
-
-@pytest.fixture(scope="module")
-def full_run(cache, tmp_path_factory) -> Path:
-    """The uninterrupted reference run, W&B offline, with a learning curve."""
-    run_dir = tmp_path_factory.mktemp("full") / "run"
-    proc = run_train(
-        cache,
-        *TINY,
-        "--set",
-        "logging.wandb.mode=auto",
-        "--set",
-        "logging.plot=true",
-        "--run-dir",
-        str(run_dir),
-        env={"WANDB_MODE": "offline"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir / "stdout.txt").write_text(proc.stdout)
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +153,7 @@ def test_interrupted_and_resumed_run_matches(full_run, cache, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "train.py", *args, "--stop-after", "240"],
         cwd=ROOT,
-        env=_env(cache, **wandb_env),
+        env=subprocess_env(cache, **wandb_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -239,19 +179,14 @@ def test_interrupted_and_resumed_run_matches(full_run, cache, tmp_path):
     assert json.loads((run_dir / "run_info.json").read_text())["train_step_traces"] == 1
 
 
-def _one_line_error(proc, expected: str) -> None:
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    err = error_lines(proc.stderr)
-    assert err and err[-1].startswith("error: ") and expected in err[-1], err[-3:]
-    assert "Traceback" not in proc.stderr
-
-
 def test_resume_without_checkpoint_fails(cache, tmp_path):
-    _one_line_error(run_train(cache, "--run-dir", str(tmp_path), "--resume"), "no run to resume")
+    assert_one_line_error(
+        run_train(cache, "--run-dir", str(tmp_path), "--resume"), "no run to resume"
+    )
     (tmp_path / "config.yaml").write_text(
         (ROOT / "configs" / "stand.yaml").read_text()
     )  # a run dir without checkpoints
-    _one_line_error(
+    assert_one_line_error(
         run_train(cache, "--run-dir", str(tmp_path), "--resume"), "no checkpoint directory"
     )
 
@@ -267,7 +202,7 @@ def test_corrupted_checkpoint_fails(full_run, cache, tmp_path):
     for f in (run_dir / "checkpoints" / "320" / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(b"\x00garbage")
-    _one_line_error(run_train(cache, "--run-dir", str(run_dir), "--resume"), "unreadable")
+    assert_one_line_error(run_train(cache, "--run-dir", str(run_dir), "--resume"), "unreadable")
 
 
 @pytest.mark.parametrize(
@@ -279,7 +214,9 @@ def test_foreign_checkpoint_fails(full_run, cache, tmp_path, field, value):
     meta = json.loads(meta_file.read_text())
     meta[field] = value
     meta_file.write_text(json.dumps(meta))
-    _one_line_error(run_train(cache, "--run-dir", str(run_dir), "--resume"), "different setup")
+    assert_one_line_error(
+        run_train(cache, "--run-dir", str(run_dir), "--resume"), "different setup"
+    )
 
 
 def test_half_written_checkpoint_is_not_latest(full_run, tmp_path):
@@ -333,7 +270,7 @@ def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
                 str(i),
             ],
             cwd=ROOT,
-            env=_env(cache),
+            env=subprocess_env(cache),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -70,8 +70,8 @@ class HumanoidEnv:
     def __init__(self, config: EnvConfig | None = None):
         config = config if config is not None else self.config_class()
         self.config = config
-        ratio = config.ctrl_dt / config.sim_dt
-        if config.sim_dt <= 0 or abs(ratio - round(ratio)) > _DT_RATIO_TOL * ratio or ratio < 1:
+        ratio = config.ctrl_dt / config.sim_dt if config.sim_dt > 0 else 0.0
+        if ratio < 1 or abs(ratio - round(ratio)) > _DT_RATIO_TOL * ratio:
             raise ConfigError(
                 f"ctrl_dt={config.ctrl_dt} must be a positive multiple of sim_dt={config.sim_dt}"
             )

@@ -29,6 +29,17 @@ CPU_NUM_ENVS = 32
 # training steps/s measured there, 600k steps take 7-9 minutes.
 CPU_NUM_TIMESTEPS = 600_000
 CPU_EVAL_ENVS = 32
+# (field, min, max) of PPO's float settings.
+PPO_FLOAT_RANGES = (
+    ("learning_rate", 0.0, 1.0),
+    ("entropy_cost", 0.0, 1.0),
+    ("discounting", 0.0, 1.0),
+    ("gae_lambda", 0.0, 1.0),
+    ("clipping_epsilon", 0.0, 1.0),
+    ("max_grad_norm", 0.0, float("inf")),
+    ("reward_scaling", 0.0, float("inf")),
+    ("vf_loss_coefficient", 0.0, float("inf")),
+)
 
 
 def build(data: dict[str, Any]) -> TrainConfig:
@@ -62,6 +73,18 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(
             f"ppo.num_minibatches={ppo.num_minibatches} must divide ppo.num_envs={ppo.num_envs}"
         )
+    for name, lo, hi in PPO_FLOAT_RANGES:
+        value = getattr(ppo, name)
+        if not lo <= value <= hi:
+            raise ConfigError(f"ppo.{name}={value} must be in [{lo}, {hi}]")
+    if ppo.learning_rate <= 0:
+        raise ConfigError(f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
+    net = config.network
+    for name in ("policy_hidden_layer_sizes", "value_hidden_layer_sizes"):
+        if any(size < 1 for size in getattr(net, name)):
+            raise ConfigError(
+                f"network.{name}: every layer needs >= 1 unit, got {getattr(net, name)}"
+            )
     if config.logging.log_every < 1:
         raise ConfigError("logging.log_every must be >= 1")
     if config.checkpoint.max_to_keep < 1:

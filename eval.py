@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -40,16 +39,10 @@ ROBUSTNESS_MAX_SCALE = 2.0
 SHIFT_CHUNK_STEPS = 1000
 
 
-class Parser(argparse.ArgumentParser):
-    """Argument errors as one `error:` line and exit code 2."""
-
-    def error(self, message: str):
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = Parser(description=__doc__.split("\n\n")[0])
+    from mjxbot.errors import ArgumentParser
+
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("source", help="run directory (train.py --run-dir) or exported policy")
     p.add_argument("--task", help="task to evaluate on (default: the policy's own)")
     p.add_argument(
@@ -164,8 +157,8 @@ class Source:
 
 
 def load_source(path: Path) -> Source:
-    from mjxbot.errors import MjxbotError
     from mjxbot.evaluation import EvalError
+    from mjxbot.export import load_policy as load_export
 
     if not path.exists():
         raise EvalError(f"no run directory or exported policy at {path}")
@@ -179,24 +172,8 @@ def load_source(path: Path) -> Source:
         config = tconfig.from_yaml_text((path / "config.yaml").read_text())
         meta = read_run_meta(path)
         return Source(path, "run", lambda: load_policy(path, meta["step"])[0], meta, config)
-    try:
-        export = importlib.import_module("mjxbot.export")
-    except ModuleNotFoundError:
-        raise EvalError(
-            f"{path} is not a run directory (no checkpoints/ and config.yaml) and this "
-            "mjxbot cannot read exported policies yet (mjxbot.export is missing)"
-        ) from None
-    try:
-        loaded = export.load_policy(path)
-    except MjxbotError:
-        raise
-    except Exception as e:  # noqa: BLE001 - report any loader failure as one line
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise EvalError(
-            f"cannot load the exported policy {path}: {type(e).__name__}: {first}"
-        ) from e
-    policy, meta = loaded if isinstance(loaded, tuple) else (loaded, getattr(loaded, "meta", {}))
-    return Source(path, "export", lambda: policy, dict(meta or {}), None)
+    policy, meta = load_export(path)
+    return Source(path, "export", lambda: policy, meta, None)
 
 
 def task_config(source: Source, task: str):
@@ -232,17 +209,13 @@ def disturbances_from(flag: str, current):
     return from_dict(DisturbanceConfig, data, "disturbances")
 
 
-def has_controller_field(cfg) -> bool:
-    return any(f.name == "controller" for f in dataclasses.fields(cfg))
-
-
 def check_policy_fits(source: Source, env, task: str) -> None:
     """Refuses a policy whose observation or action sizes (or robot) differ from the env's."""
     from mjxbot.evaluation import EvalError
 
     meta = source.meta
     robot = env.config.robot.mjcf
-    controller = getattr(env.config, "controller", "pd")
+    controller = env.config.controller
     saved_robot = meta.get("robot")
     if isinstance(saved_robot, dict):
         saved_robot = saved_robot.get("mjcf")
@@ -299,25 +272,17 @@ def run(args: argparse.Namespace) -> int:
     base = dataclasses.replace(
         base, disturbances=disturbances_from(args.disturbances, base.disturbances)
     )
-    can_qp = has_controller_field(base)
-    controller = args.controller or getattr(base, "controller", "pd")
-    if controller == "qp" and not can_qp:
-        raise EvalError(
-            "--controller qp: this mjxbot has no whole-body QP controller "
-            "(EnvConfig.controller / mjxbot.wbc are missing)"
-        )
+    controller = args.controller or base.controller
 
     def with_controller(cfg, name: str):
-        return dataclasses.replace(cfg, controller=name) if can_qp else cfg
+        return dataclasses.replace(cfg, controller=name)
 
     main_env = load_env(task, with_controller(base, controller))
     check_policy_fits(source, main_env, task)
     source.policy = source.load()
-    trained_controller = getattr(source.config.env, "controller", "pd") if source.config else None
-    if trained_controller and trained_controller != controller:
-        notes.append(
-            f"policy: trained with controller {trained_controller}, evaluated with {controller}"
-        )
+    trained = source.config.env.controller if source.config else source.meta["controller"]
+    if trained != controller:
+        notes.append(f"policy: trained with controller {trained}, evaluated with {controller}")
     names = ev.TaskMetrics.of(main_env)
     dt = main_env.config.ctrl_dt
     takt = getattr(main_env.config, "takt", None)
@@ -330,10 +295,7 @@ def run(args: argparse.Namespace) -> int:
     if "pd" in args.baseline_set:
         actors["pd_hold"] = "pd"
     if "qp" in args.baseline_set:
-        if can_qp:
-            actors["qp_only"] = "qp"
-        else:
-            unavailable["qp_only"] = "no whole-body QP controller in this mjxbot (mjxbot.wbc)"
+        actors["qp_only"] = "qp"
     env_cfgs = {controller: main_env.config}
 
     envs = {controller: main_env}
@@ -667,8 +629,8 @@ def print_tables(data: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    setup_gl()  # before anything imports mujoco (parse_args imports mjxbot)
     args = parse_args(argv)
-    setup_gl()  # before anything imports mujoco
     from mjxbot.errors import run_cli
 
     return run_cli(run, args)

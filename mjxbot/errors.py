@@ -1,5 +1,6 @@
 """Errors that the command-line tools report as one line and a non-zero exit."""
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,14 @@ class ConfigError(MjxbotError, ValueError):
 
 class ModelError(MjxbotError, ValueError):
     """An MJCF model is missing, malformed or lacks a name the config refers to."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Argument errors as one `error:` line and exit code 2, like `run_cli`."""
+
+    def error(self, message: str):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def run_cli(main: Callable[..., int], *args: Any) -> int:

@@ -29,10 +29,11 @@ from mjxbot.training.ppo import init_policy_params, strip_weak_types
 
 STEP = 320
 BATCHES = (1, 7)
-# |exported - training| actions: the same XLA ops from the same StableHLO, so
-# equal in practice (0.0 measured); the bound allows a different fusion.
-JAX_PARITY_TOL = 1e-6
-# |onnxruntime - jax| actions (tanh outputs in [-1, 1]); ~1e-7 measured.
+# |exported - training| actions, in [-1, 1]: the eager Brax policy and the
+# compiled export round float32 differently (3e-7 to 6e-7 measured at batch 1 to
+# 256); a missing normalizer or wrong params would differ by ~1.
+JAX_PARITY_TOL = 2e-6
+# |onnxruntime - jax| actions; 3e-7 to 1e-6 measured at batch 1 to 256.
 ONNX_PARITY_TOL = 1e-5
 
 

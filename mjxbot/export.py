@@ -230,10 +230,12 @@ def export_run(
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The validated `meta.json` of the export at `path` (format and version checked)."""
     path = Path(path)
-    if not path.is_dir() or not (path / META_FILE).is_file():
-        what = "a file" if path.is_file() else "a directory without meta.json"
+    if not (path / META_FILE).is_file():
+        what = f"a directory without {META_FILE}"
         if not path.exists():
             what = "missing"
+        elif path.is_file():
+            what = "a file"
         raise ExportError(f"{path} is not a policy export ({what}; expected a {FORMAT} directory)")
     try:
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
@@ -246,7 +248,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             f"{path} has export format version {meta.get('format_version')!r}; "
             f"this mjxbot reads version {FORMAT_VERSION}"
         )
-    missing = [k for k in (*REQUIRED_KEYS, "policy_obs_key", "sha256") if k not in meta]
+    missing = [k for k in (*REQUIRED_KEYS, "policy_obs_key", "input", "sha256") if k not in meta]
     if missing:
         raise ExportError(f"{path / META_FILE} is incomplete: no {', '.join(missing)}")
     return meta

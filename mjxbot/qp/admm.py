@@ -28,9 +28,17 @@ RHO_EQ_TOL = 1e-4  # rows with u - l below this (scaled) are equality rows
 _TINY = 1e-30
 
 
-def norm_inf(v: jax.Array) -> jax.Array:
-    """Infinity norm of a vector; 0 for an empty vector."""
-    return jnp.max(jnp.abs(v), initial=0.0)
+def norms_inf(*vectors: jax.Array) -> tuple[jax.Array, ...]:
+    """Infinity norms of equally long vectors in one reduction (one XLA kernel, not k).
+
+    Args:
+      *vectors: k vectors of the same length [l] (l may be 0).
+
+    Returns:
+      k scalars.
+    """
+    norms = jnp.max(jnp.abs(jnp.stack(vectors, axis=1)), axis=0, initial=0.0)
+    return tuple(norms)
 
 
 def rho_vector(rho: jax.Array, l: jax.Array, u: jax.Array, settings: QPSettings) -> jax.Array:
@@ -178,6 +186,50 @@ def step(
     return Iterate(x, z, y)
 
 
+class Products(NamedTuple):
+    """The matrix-vector products a termination check needs (scaled space).
+
+    Attributes:
+      Ax: [m] `A x`.
+      Px: [n] `P x`.
+      Aty: [n] `A' y`.
+      Adx: [m] `A dx` (dual infeasibility certificate).
+      Pdx: [n] `P dx` (dual infeasibility certificate).
+      Atdy: [n] `A' dy` (primal infeasibility certificate).
+    """
+
+    Ax: jax.Array
+    Px: jax.Array
+    Aty: jax.Array
+    Adx: jax.Array
+    Pdx: jax.Array
+    Atdy: jax.Array
+
+
+def stack_AP(data: Scaled) -> jax.Array:
+    """[m + n, n] `[A; P]`, so `products` needs two matrix products instead of six."""
+    return jnp.concatenate([data.A, data.P], axis=0)
+
+
+def products(data: Scaled, AP: jax.Array, it: Iterate, dx: jax.Array, dy: jax.Array) -> Products:
+    """All products of a check in two dots (each dot is a separate XLA:CPU kernel launch).
+
+    Args:
+      data: scaled problem.
+      AP: [m + n, n] output of `stack_AP`.
+      it: iterate.
+      dx: [n] last primal step.
+      dy: [m] last dual step.
+
+    Returns:
+      The products.
+    """
+    m = data.l.shape[0]
+    xs = AP @ jnp.stack([it.x, dx], axis=1)  # [m + n, 2]
+    ys = jnp.stack([it.y, dy], axis=0) @ data.A  # [2, n]
+    return Products(xs[:m, 0], xs[m:, 0], ys[0], xs[:m, 1], xs[m:, 1], ys[1])
+
+
 class Residuals(NamedTuple):
     """Residuals of an iterate.
 
@@ -203,35 +255,35 @@ class Residuals(NamedTuple):
     eps_gap: jax.Array
 
 
-def residuals(data: Scaled, it: Iterate, settings: QPSettings) -> Residuals:
+def residuals(data: Scaled, it: Iterate, prods: Products, settings: QPSettings) -> Residuals:
     """Unscaled residuals, their tolerances and the scaled ratios used to adapt rho.
 
     Args:
       data: scaled problem.
       it: iterate in scaled space.
+      prods: `products` of `it` (only Ax, Px, Aty are used).
       settings: solver settings (eps_abs, eps_rel).
 
     Returns:
       The residuals.
     """
-    Ax = data.A @ it.x
-    Px = data.P @ it.x
-    Aty = data.A.T @ it.y
+    Ax, Px, Aty = prods.Ax, prods.Px, prods.Aty
     e_inv, d_inv, c_inv = 1.0 / data.E, 1.0 / data.D, 1.0 / data.c
     r_p = Ax - it.z
     r_d = Px + data.q + Aty
-    prim = norm_inf(e_inv * r_p)
-    dual = c_inv * norm_inf(d_inv * r_d)
-    prim_scale = jnp.maximum(norm_inf(e_inv * Ax), norm_inf(e_inv * it.z))
-    dual_scale = c_inv * jnp.maximum(
-        jnp.maximum(norm_inf(d_inv * Px), norm_inf(d_inv * Aty)), norm_inf(d_inv * data.q)
+    prim, ax_u, z_u, r_p_s, ax_s, z_s = norms_inf(
+        e_inv * r_p, e_inv * Ax, e_inv * it.z, r_p, Ax, it.z
     )
-    eps_prim = settings.eps_abs + settings.eps_rel * prim_scale
-    eps_dual = settings.eps_abs + settings.eps_rel * dual_scale
-    prim_ratio = norm_inf(r_p) / (jnp.maximum(norm_inf(Ax), norm_inf(it.z)) + _TINY)
-    dual_ratio = norm_inf(r_d) / (
-        jnp.maximum(jnp.maximum(norm_inf(Px), norm_inf(Aty)), norm_inf(data.q)) + _TINY
+    dual, px_u, aty_u, q_u, r_d_s, px_s, aty_s, q_s = norms_inf(
+        d_inv * r_d, d_inv * Px, d_inv * Aty, d_inv * data.q, r_d, Px, Aty, data.q
     )
+    dual = c_inv * dual
+    eps_prim = settings.eps_abs + settings.eps_rel * jnp.maximum(ax_u, z_u)
+    eps_dual = settings.eps_abs + settings.eps_rel * c_inv * jnp.maximum(
+        jnp.maximum(px_u, aty_u), q_u
+    )
+    prim_ratio = r_p_s / (jnp.maximum(ax_s, z_s) + _TINY)
+    dual_ratio = r_d_s / (jnp.maximum(jnp.maximum(px_s, aty_s), q_s) + _TINY)
     # Duality gap (invariant to D and E; scaled by c).
     y_up = jnp.where(jnp.isinf(data.u), 0.0, jnp.maximum(it.y, 0.0))
     y_lo = jnp.where(jnp.isinf(data.l), 0.0, jnp.minimum(it.y, 0.0))
@@ -245,7 +297,24 @@ def residuals(data: Scaled, it: Iterate, settings: QPSettings) -> Residuals:
     return Residuals(prim, dual, eps_prim, eps_dual, prim_ratio, dual_ratio, gap, eps_gap)
 
 
-def primal_infeasible(data: Scaled, dy: jax.Array, eps: float) -> jax.Array:
+def certificate_dy(data: Scaled, dy: jax.Array) -> jax.Array:
+    """`dy` without components that point against an absent bound.
+
+    Such components cannot be part of a primal infeasibility certificate and would multiply
+    an infinite bound.
+
+    Args:
+      data: scaled problem.
+      dy: [m] difference of consecutive dual iterates.
+
+    Returns:
+      [m] the cleaned step (the `dy` that `products` and `primal_infeasible` take).
+    """
+    drop = (jnp.isinf(data.u) & (dy > 0)) | (jnp.isinf(data.l) & (dy < 0))
+    return jnp.where(drop, 0.0, dy)
+
+
+def primal_infeasible(data: Scaled, dy: jax.Array, Atdy: jax.Array, eps: float) -> jax.Array:
     """OSQP's primal infeasibility test on the dual step `dy` (scaled space).
 
     `dy` certifies infeasibility if `A' dy ~ 0` and `u' max(dy, 0) + l' min(dy, 0) < 0`
@@ -253,26 +322,25 @@ def primal_infeasible(data: Scaled, dy: jax.Array, eps: float) -> jax.Array:
 
     Args:
       data: scaled problem.
-      dy: [m] difference of consecutive dual iterates.
+      dy: [m] output of `certificate_dy`.
+      Atdy: [n] `A' dy`.
       eps: tolerance `eps_prim_inf`.
 
     Returns:
       [] bool.
     """
-    # Drop components that point against an absent bound (they cannot be part of a certificate
-    # and would multiply an infinite bound).
-    dy = jnp.where(jnp.isinf(data.u) & (dy > 0), 0.0, dy)
-    dy = jnp.where(jnp.isinf(data.l) & (dy < 0), 0.0, dy)
     dy_u = data.E * dy
-    norm_dy = norm_inf(dy_u)
-    at_dy = norm_inf((data.A.T @ dy) / data.D)
+    (norm_dy,) = norms_inf(dy_u)
+    (at_dy,) = norms_inf(Atdy / data.D)
     u_u = jnp.where(jnp.isinf(data.u), 0.0, data.u / data.E)
     l_u = jnp.where(jnp.isinf(data.l), 0.0, data.l / data.E)
     support = jnp.sum(u_u * jnp.maximum(dy_u, 0.0) + l_u * jnp.minimum(dy_u, 0.0))
     return (norm_dy > _TINY) & (at_dy <= eps * norm_dy) & (support <= -eps * norm_dy)
 
 
-def dual_infeasible(data: Scaled, dx: jax.Array, eps: float) -> jax.Array:
+def dual_infeasible(
+    data: Scaled, dx: jax.Array, Adx: jax.Array, Pdx: jax.Array, eps: float
+) -> jax.Array:
     """OSQP's dual infeasibility (unboundedness) test on the primal step `dx` (scaled).
 
     `dx` certifies unboundedness if `P dx ~ 0`, `q' dx < 0` and `A dx` lies in the
@@ -281,18 +349,20 @@ def dual_infeasible(data: Scaled, dx: jax.Array, eps: float) -> jax.Array:
     Args:
       data: scaled problem.
       dx: [n] difference of consecutive primal iterates.
+      Adx: [m] `A dx`.
+      Pdx: [n] `P dx`.
       eps: tolerance `eps_dual_inf`.
 
     Returns:
       [] bool.
     """
     dx_u = data.D * dx
-    norm_dx = norm_inf(dx_u)
+    norm_dx, p_dx = norms_inf(dx_u, Pdx / data.D)
     tol = eps * norm_dx
     c_inv = 1.0 / data.c
-    p_dx = c_inv * norm_inf((data.P @ dx) / data.D)
+    p_dx = c_inv * p_dx
     q_dx = c_inv * jnp.dot(data.q, dx)
-    a_dx = (data.A @ dx) / data.E
+    a_dx = Adx / data.E
     upper_ok = jnp.isinf(data.u) | (a_dx <= tol)
     lower_ok = jnp.isinf(data.l) | (a_dx >= -tol)
     cone_ok = jnp.all(upper_ok & lower_ok)
@@ -304,6 +374,7 @@ def classify(
     data: Scaled,
     dx: jax.Array,
     dy: jax.Array,
+    prods: Products,
     out_of_iterations: jax.Array,
     settings: QPSettings,
 ) -> jax.Array:
@@ -313,7 +384,8 @@ def classify(
       res: residuals of the current iterate.
       data: scaled problem.
       dx: [n] last primal step.
-      dy: [m] last dual step.
+      dy: [m] last dual step, cleaned by `certificate_dy`.
+      prods: `products` of the iterate and the steps.
       out_of_iterations: [] bool, whether the iteration budget is spent.
       settings: solver settings.
 
@@ -326,8 +398,8 @@ def classify(
         check_gap = jnp.finfo(data.q.dtype).bits >= 64
     if check_gap:
         solved = solved & (res.gap <= res.eps_gap)
-    p_inf = primal_infeasible(data, dy, settings.eps_prim_inf)
-    d_inf = dual_infeasible(data, dx, settings.eps_dual_inf)
+    p_inf = primal_infeasible(data, dy, prods.Atdy, settings.eps_prim_inf)
+    d_inf = dual_infeasible(data, dx, prods.Adx, prods.Pdx, settings.eps_dual_inf)
     status = jnp.where(out_of_iterations, MAX_ITER_REACHED, UNSOLVED)
     status = jnp.where(d_inf, DUAL_INFEASIBLE, status)
     status = jnp.where(p_inf, PRIMAL_INFEASIBLE, status)
@@ -349,3 +421,32 @@ def rho_estimate(rho: jax.Array, res: Residuals, settings: QPSettings) -> jax.Ar
     new = rho * jnp.sqrt(res.prim_ratio / (res.dual_ratio + _TINY))
     new = jnp.where(jnp.isfinite(new), new, rho)
     return jnp.clip(new, settings.rho_min, settings.rho_max)
+
+
+def check(
+    data: Scaled,
+    AP: jax.Array,
+    it: Iterate,
+    dx: jax.Array,
+    dy: jax.Array,
+    out_of_iterations: jax.Array,
+    settings: QPSettings,
+) -> tuple[Residuals, jax.Array]:
+    """Residuals and status of an iterate whose last step was (dx, dy).
+
+    Args:
+      data: scaled problem.
+      AP: [m + n, n] output of `stack_AP`.
+      it: current iterate.
+      dx: [n] last primal step.
+      dy: [m] last dual step.
+      out_of_iterations: [] bool, whether the iteration budget is spent.
+      settings: solver settings.
+
+    Returns:
+      (residuals, [] int32 status code).
+    """
+    dy = certificate_dy(data, dy)
+    prods = products(data, AP, it, dx, dy)
+    res = residuals(data, it, prods, settings)
+    return res, classify(res, data, dx, dy, prods, out_of_iterations, settings)

@@ -90,13 +90,19 @@ def validate(P, q, A, l, u, init: QPSolution | None = None) -> None:
 
 
 def _run_steps(data: Scaled, L, rho_vec, it: Iterate, num: int, settings: QPSettings):
-    """Runs `num` >= 1 ADMM steps; returns the last iterate and its (dx, dy) step."""
+    """Runs `num` >= 1 ADMM steps; returns the last iterate and its (dx, dy) step.
+
+    The first `num - 1` steps are a `fori_loop` unrolled `settings.unroll` times, or
+    straight-line code if that covers them all: each trip of an XLA:CPU loop costs about
+    as much as one ADMM step at n = 60 (docs/qp.md).
+    """
 
     def body(_, it):
         return admm.step(data, L, rho_vec, it, settings)
 
     if num > 1:
-        it = jax.lax.fori_loop(0, num - 1, body, it, unroll=settings.unroll)
+        unroll = True if settings.unroll >= num - 1 else settings.unroll
+        it = jax.lax.fori_loop(0, num - 1, body, it, unroll=unroll)
     new = admm.step(data, L, rho_vec, it, settings)
     return new, new.x - it.x, new.y - it.y
 
@@ -157,15 +163,17 @@ def _update_rho(data: Scaled, rho, rho_vec, L, res: Residuals, allowed, settings
 
 
 def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
-    """ADMM loops on the scaled problem. Returns (iterate, residuals, status, iters, rho, nref)."""
+    """ADMM loop on the scaled problem. Returns (iterate, residuals, status, iters, rho, nref).
+
+    One flat `while_loop`: each trip runs `check_interval` steps and a check, and every
+    `adaptive_rho_interval // check_interval`-th trip also the rho update. (A loop nest
+    of rho chunks around check chunks cost ~4x more per check on XLA:CPU, see docs/qp.md.)
+    """
     dtype = data.q.dtype
     rho = jnp.asarray(rho0, dtype)
     rho_vec = admm.rho_vector(rho, data.l, data.u, settings)
     L = admm.factor(data.P, data.A, rho_vec, settings)
-    n, m = data.q.shape[0], data.l.shape[0]
-    zero_dx, zero_dy = jnp.zeros(n, dtype), jnp.zeros(m, dtype)
-    # Placeholder: the loops below always run a check before `res` is read.
-    res0 = Residuals(*(jnp.zeros((), dtype) for _ in Residuals._fields))
+    AP = admm.stack_AP(data)
     nref0 = jnp.zeros((), jnp.int32)
     interval = settings.adaptive_rho_interval
     adaptive = settings.adaptive_rho
@@ -178,56 +186,37 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
             it, _, _, rho, rho_vec, L, nref = carry
             it, dx, dy = _run_steps(data, L, rho_vec, it, interval, settings)
             if adaptive:
-                res = admm.residuals(data, it, settings)
+                res, _ = admm.check(data, AP, it, dx, dy, False, settings)
                 rho, rho_vec, L, did = _update_rho(data, rho, rho_vec, L, res, True, settings)
                 nref = nref + did
             return it, dx, dy, rho, rho_vec, L, nref
 
+        zero_dx, zero_dy = jnp.zeros_like(data.q), jnp.zeros_like(data.l)
         it, dx, dy, rho, rho_vec, L, nref = jax.lax.fori_loop(
             0, chunks, chunk, (it0, zero_dx, zero_dy, rho, rho_vec, L, nref0)
         )
         if rem:
             it, dx, dy = _run_steps(data, L, rho_vec, it, rem, settings)
-        res = admm.residuals(data, it, settings)
-        status = admm.classify(res, data, dx, dy, jnp.asarray(True), settings)
+        res, status = admm.check(data, AP, it, dx, dy, True, settings)
         return it, res, status, jnp.asarray(total, jnp.int32), rho, nref
 
-    checks_per_chunk = interval // settings.check_interval
-
-    def inner_cond(c):
-        return (c["status"] == UNSOLVED) & (c["j"] < checks_per_chunk)
-
-    def inner_body(c):
-        it, dx, dy = _run_steps(
-            data, c["L"], c["rho_vec"], c["it"], settings.check_interval, settings
-        )
-        k = c["k"] + settings.check_interval
-        res = admm.residuals(data, it, settings)
-        status = admm.classify(res, data, dx, dy, k >= settings.max_iter, settings)
-        return dict(c, it=it, k=k, res=res, status=status, j=c["j"] + 1)
-
-    def outer_body(c):
-        c = jax.lax.while_loop(inner_cond, inner_body, dict(c, j=jnp.zeros((), jnp.int32)))
+    def body(c):
+        it, k, _, _, rho, rho_vec, L, nref = c
+        it, dx, dy = _run_steps(data, L, rho_vec, it, settings.check_interval, settings)
+        k = k + settings.check_interval
+        res, status = admm.check(data, AP, it, dx, dy, k >= settings.max_iter, settings)
         if adaptive:
-            rho, rho_vec, L, did = _update_rho(
-                data, c["rho"], c["rho_vec"], c["L"], c["res"], c["status"] == UNSOLVED, settings
-            )
-            c = dict(c, rho=rho, rho_vec=rho_vec, L=L, nref=c["nref"] + did)
-        return c
+            allowed = (status == UNSOLVED) & (k % interval == 0)
+            rho, rho_vec, L, did = _update_rho(data, rho, rho_vec, L, res, allowed, settings)
+            nref = nref + did
+        return it, k, res, status, rho, rho_vec, L, nref
 
-    carry = dict(
-        it=it0,
-        k=jnp.zeros((), jnp.int32),
-        res=res0,
-        status=jnp.asarray(UNSOLVED, jnp.int32),
-        rho=rho,
-        rho_vec=rho_vec,
-        L=L,
-        nref=nref0,
-        j=jnp.zeros((), jnp.int32),
-    )
-    carry = jax.lax.while_loop(lambda c: c["status"] == UNSOLVED, outer_body, carry)
-    return carry["it"], carry["res"], carry["status"], carry["k"], carry["rho"], carry["nref"]
+    # `res` is a placeholder until the first check (the loop always runs one).
+    res0 = Residuals(*(jnp.zeros((), dtype) for _ in Residuals._fields))
+    carry = (it0, jnp.zeros((), jnp.int32), res0, jnp.asarray(UNSOLVED, jnp.int32))
+    carry = jax.lax.while_loop(lambda c: c[3] == UNSOLVED, body, carry + (rho, rho_vec, L, nref0))
+    it, k, res, status, rho, _, _, nref = carry
+    return it, res, status, k, rho, nref
 
 
 def _prepare(P, q, A, l, u):
@@ -263,7 +252,9 @@ def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
 
         def do_polish(it):
             cand = polish(data, it, settings)
-            r = admm.residuals(data, cand, settings)
+            zero_dx, zero_dy = jnp.zeros_like(cand.x), jnp.zeros_like(cand.y)
+            prods = admm.products(data, admm.stack_AP(data), cand, zero_dx, zero_dy)
+            r = admm.residuals(data, cand, prods, settings)
             ok = (r.prim <= jnp.maximum(res.prim, 1e-3 * res.eps_prim)) & (
                 r.dual <= jnp.maximum(res.dual, 1e-3 * res.eps_dual)
             )

@@ -106,7 +106,7 @@ class QPSettings:
     rho_max: float = 1e6
     rho_eq_scale: float = 1e3
     kkt_solver: str = "inverse"
-    unroll: int = 4
+    unroll: int = 10
 
     def __post_init__(self):
         if self.check_interval < 1:

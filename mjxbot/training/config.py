@@ -85,6 +85,10 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(
                 f"network.{name}: every layer needs >= 1 unit, got {getattr(net, name)}"
             )
+    if net.init_noise_std <= 0:
+        raise ConfigError(f"network.init_noise_std must be > 0, got {net.init_noise_std}")
+    if net.mean_init_scale is not None and net.mean_init_scale <= 0:
+        raise ConfigError(f"network.mean_init_scale must be > 0, got {net.mean_init_scale}")
     if config.logging.log_every < 1:
         raise ConfigError("logging.log_every must be >= 1")
     if config.checkpoint.max_to_keep < 1:

@@ -106,8 +106,16 @@ def make_networks(
         activation=_ACTIVATIONS[network.activation],
         policy_obs_key=network.policy_obs_key,
         value_obs_key=network.value_obs_key,
+        distribution_type=network.distribution,
         init_noise_std=network.init_noise_std,
+        mean_kernel_init_fn=None if network.mean_init_scale is None else _scaled_lecun_uniform,
+        mean_kernel_init_kwargs={"scale": network.mean_init_scale},
     )
+
+
+def _scaled_lecun_uniform(scale: float) -> Callable:
+    """LeCun-uniform with its variance multiplied by `scale`."""
+    return jax.nn.initializers.variance_scaling(scale, "fan_in", "uniform")
 
 
 def init_policy_params(

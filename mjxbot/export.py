@@ -117,8 +117,10 @@ def convert_onnx(f: Callable, obs_dim: int) -> bytes:
 
 def onnx_session(model: bytes) -> Any:
     """An onnxruntime CPU session of a serialized ONNX model."""
-    import onnxruntime
-
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise ExportError(f"ONNX needs onnxruntime ({e}); pip install 'mjxbot[export]'") from None
     return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
@@ -174,7 +176,7 @@ def write_export(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} already exists; export into a new directory")
     obs_key = meta["network"]["policy_obs_key"]
-    obs_dim = int(np.prod(meta["observation_size"][obs_key]))
+    (obs_dim,) = meta["observation_size"][obs_key]  # the policy MLP reads a flat vector
     f = policy_function(networks, params, obs_key)
     files = {JAX_FILE: serialize_jax(f, obs_dim)}
     full = {

@@ -108,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
 
     from mjxbot.training import config as tconfig
     from mjxbot.training.checkpoint import Checkpointer, CheckpointError
-    from mjxbot.training.logging import RunLogger, plot_learning_curve
+    from mjxbot.training.logging import (
+        RunLogger,
+        check_writable,
+        plot_learning_curve,
+        write_text_atomic,
+    )
     from mjxbot.training.loop import TrainingInterrupted, train
 
     if args.resume:
@@ -127,14 +132,21 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.run_dir or f"runs/{config.env_name}-{stamp}")
     config = tconfig.resolve_auto(config, jax.default_backend(), jax.device_count())
     is_main = jax.process_index() == 0
+    check_writable(run_dir)
 
     checkpointer = None
     start_step = 0
+    restore = False
     if args.resume:
         checkpointer = Checkpointer(
             run_dir / "checkpoints", config.checkpoint.max_to_keep, create=False
         )
-        start_step, _ = checkpointer.read_meta()
+        # Pre-empted before its first checkpoint was complete: start over.
+        restore = checkpointer.latest_step() is not None
+        if restore:
+            start_step, _ = checkpointer.read_meta()
+        origin = f"checkpoint {start_step}" if restore else "the start (no complete checkpoint)"
+        print(f"resuming {run_dir} from {origin}", file=sys.stderr)
     elif config.checkpoint.enabled:
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise CheckpointError(
@@ -143,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         checkpointer = Checkpointer(run_dir / "checkpoints", config.checkpoint.max_to_keep)
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / RESOLVED_CONFIG).write_text(tconfig.dump(config))
+        write_text_atomic(run_dir / RESOLVED_CONFIG, tconfig.dump(config))
 
     ppo = config.ppo
     print(
@@ -153,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     logger = RunLogger(
-        config, run_dir, ppo.num_timesteps, start_step, resume=args.resume, enabled=is_main
+        config, run_dir, ppo.num_timesteps, start_step, resume=restore, enabled=is_main
     )
     stop = StopFlag(args.stop_after)
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -172,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
                 "devices": jax.device_count(),
                 "processes": jax.process_count(),
             }
-            (run_dir / RUN_INFO).write_text(json.dumps(info, indent=2))
+            write_text_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
 
     last: dict[str, float] = {}
 
@@ -185,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         _, _, metrics = train(
             config,
             checkpointer=checkpointer,
-            resume=args.resume,
+            resume=restore,
             progress_fn=progress,
             should_stop=stop,
             trace_counter=traces,
@@ -209,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     logger.close(summary)
     write_info("finished")
     if is_main:
-        (run_dir / EVAL_FILE).write_text(json.dumps(summary, indent=2))
+        write_text_atomic(run_dir / EVAL_FILE, json.dumps(summary, indent=2))
         if config.logging.plot:
             plot_learning_curve(run_dir)
         if "eval/return" in metrics:

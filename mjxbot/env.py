@@ -16,7 +16,7 @@ import mujoco
 from mujoco import mjx
 
 from mjxbot.disturbances import Disturber, push_xfrc
-from mjxbot.errors import ConfigError
+from mjxbot.errors import ConfigError, ModelError
 from mjxbot.robot import Robot, load_robot
 from mjxbot.types import EnvConfig, Observation, State
 from mjxbot.wbc import WholeBodyController
@@ -110,10 +110,10 @@ class HumanoidEnv:
     def _put_model(mj_model: mujoco.MjModel, impl: str) -> mjx.Model:
         try:
             return mjx.put_model(mj_model, impl=impl)
+        except NotImplementedError as e:  # a RuntimeError: caught first
+            raise ModelError(f"the model uses a feature MJX ({impl}) does not support: {e}") from e
         except (ImportError, RuntimeError) as e:
             raise ConfigError(f"MJX impl {impl!r} is not available here: {e}") from e
-        except NotImplementedError as e:
-            raise ConfigError(f"the model uses a feature MJX ({impl}) does not support: {e}") from e
 
     # ----------------------------------------------------------------- sizes
     @property

@@ -31,5 +31,6 @@ def run_cli(main: Callable[..., int], *args: Any) -> int:
     try:
         return main(*args)
     except MjxbotError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # Messages quoting a parser (YAML, MuJoCo) may span lines.
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

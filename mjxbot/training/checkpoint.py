@@ -12,13 +12,18 @@ items:
 * `meta`: JSON with the task, observation and action sizes, the network
   config and the step, used to refuse a checkpoint of another task.
 
-Orbax writes each checkpoint into a temporary directory and renames it when
-complete, so a half-written checkpoint is never the latest one. No pickle.
+Orbax writes each checkpoint into a temporary directory
+(`<step>.orbax-checkpoint-tmp-<n>`) and renames it to `<step>` when complete;
+a rename within one filesystem is atomic, so a process killed mid-save leaves
+only a temporary directory, which is never listed as a step and is removed
+when the directory is next opened. No pickle: arrays are tensorstore/OCDBT
+files, metadata is JSON.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +83,14 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, max_to_keep: int = 3, create: bool = True):
         self.directory = Path(directory).absolute()
+        self.max_to_keep = max_to_keep
         if not create and not self.directory.is_dir():
             raise CheckpointError(f"no checkpoint directory at {self.directory}")
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=create, enable_async_checkpointing=False
+            max_to_keep=max_to_keep,
+            create=create,
+            enable_async_checkpointing=False,
+            cleanup_tmp_directories=True,  # leftovers of saves killed midway
         )
         try:
             self._manager = ocp.CheckpointManager(
@@ -111,8 +120,24 @@ class Checkpointer:
         )
         if step in self.all_steps():
             return
-        self._manager.save(int(step), args=args, force=True)
-        self._manager.wait_until_finished()
+        try:
+            self._manager.save(int(step), args=args, force=True)
+            self._manager.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 - disk full, permissions, ...
+            raise CheckpointError(
+                f"could not write checkpoint {self.directory / str(step)} ({_one_line(e)}); "
+                f"the newest complete one is {self.latest_step()}"
+            ) from e
+
+    def require_space(self, checkpoint_bytes: int) -> None:
+        """Raises `CheckpointError` unless the disk holds `max_to_keep + 1` such checkpoints."""
+        needed = checkpoint_bytes * (self.max_to_keep + 1)
+        free = shutil.disk_usage(self.directory).free
+        if free < needed:
+            raise CheckpointError(
+                f"{self.directory} has {free / 2**20:.0f} MiB free; checkpoints need "
+                f"{needed / 2**20:.0f} MiB (max_to_keep + 1 of {checkpoint_bytes:,} bytes)"
+            )
 
     def read_meta(self, step: int | None = None) -> tuple[int, dict[str, Any]]:
         """`(step, meta)` of checkpoint `step` (default: the latest)."""

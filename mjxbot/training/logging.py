@@ -6,6 +6,7 @@ logging to W&B stops, everything else goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mjxbot.config import to_dict
+from mjxbot.errors import MjxbotError
 from mjxbot.types import TrainConfig, WandbConfig
 
 METRICS_FILE = "metrics.jsonl"
@@ -57,11 +59,48 @@ def wandb_mode(cfg: WandbConfig) -> str:
     return "online" if _has_wandb_key() and _online() else "offline"
 
 
+class RunDirError(MjxbotError):
+    """The run directory cannot be created or written."""
+
+
+def check_writable(directory: Path) -> None:
+    """Creates `directory` and writes, syncs and removes a probe file in it.
+
+    Raises:
+      RunDirError: on any OS error (read-only, permission denied, disk or
+        quota full), before training spends anything.
+    """
+    probe = directory / f".write-probe-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as f:
+            f.write(bytes(4096))
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        raise RunDirError(
+            f"run directory {directory} is not writable ({e.strerror or type(e).__name__})"
+        ) from e
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes `path` through a temporary file and a rename: a kill leaves the old or new text."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of `metrics.jsonl`; a torn last line (disk full mid-write) is dropped."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines[:-1]]
+    with contextlib.suppress(json.JSONDecodeError):
+        records += [json.loads(line) for line in lines[-1:]]
+    return records
 
 
 def _finite(x: Any) -> Any:
@@ -105,9 +144,7 @@ class RunLogger:
         kept = [r for r in read_metrics(self.run_dir) if r.get("step", 0) <= start_step]
         if not resume:
             kept = []
-        with path.open("w") as f:
-            for record in kept:
-                f.write(json.dumps(record) + "\n")
+        write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
         self._file = path.open("a")
         self._init_wandb(resume)
         self._init_progress(start_step)

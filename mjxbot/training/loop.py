@@ -45,6 +45,11 @@ def host_copy(tree: Any) -> Any:
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
+def tree_nbytes(tree: Any) -> int:
+    """Bytes of every array leaf of `tree` (arrays or shape structs)."""
+    return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
 def make_mesh() -> Mesh:
     """A 1-D mesh over every device of every process, axis `batch`."""
     return Mesh(np.array(jax.devices()), (BATCH_AXIS,))
@@ -158,6 +163,8 @@ def train(
     meta = run_meta(config, env)
 
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    if checkpointer is not None and config.checkpoint.enabled:
+        checkpointer.require_space(tree_nbytes(abstract))
     shardings = state_shardings(mesh, abstract)
     replicated = NamedSharding(mesh, P())
     if resume:

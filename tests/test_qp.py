@@ -358,13 +358,15 @@ def test_duality_gap_check_dualc2():
     assert abs(float(sol.obj_val) - f_ref) <= np.sqrt(1e-5) * abs(f_ref)
 
 
-def test_solve_batch_equals_vmap(jitted_cold):
+@pytest.mark.parametrize("chunk_size", [1, 2])
+def test_solve_batch_equals_vmap(jitted_cold, chunk_size):
     # 4 problems in chunks of 2 (no remainder chunk: each chunk shape is one more
-    # compilation of the whole solver, and lax.map handles remainders itself).
+    # compilation of the whole solver, and lax.map handles remainders itself); chunk 1 is
+    # the unbatched sequential path.
     probs = [random_qp(30 + i, n_eq=3, n_inf=4) for i in range(4)]
     stacked = [np.stack(a) for a in zip(*probs, strict=True)]
     ref = jax.jit(jax.vmap(jitted_cold))(*stacked)
-    out = qp.solve_batch(*stacked, settings=WARM_SETTINGS, chunk_size=2)
+    out = qp.solve_batch(*stacked, settings=WARM_SETTINGS, chunk_size=chunk_size)
     np.testing.assert_array_equal(out.status, ref.status)
     np.testing.assert_array_equal(out.iterations, ref.iterations)
     np.testing.assert_allclose(out.x, ref.x, atol=VMAP_ATOL)

@@ -46,9 +46,20 @@ def _limit(v: jax.Array) -> jax.Array:
     return jnp.minimum(v, MAX_SCALING)
 
 
-def _col_inf_norm(M: jax.Array) -> jax.Array:
-    """[n] infinity norm of each column of an [k, n] matrix (0 when k == 0)."""
-    return jnp.max(jnp.abs(M), axis=0, initial=0.0)
+def _col_max(M: jax.Array) -> jax.Array:
+    """[k] maximum of each column of an [r, k] matrix with entries >= 0 (0 when r == 0).
+
+    A tree of elementwise maxima over row halves, which XLA:CPU fuses into one vectorized
+    kernel: measured ~2x faster than `jnp.max(M, axis=0)` and ~4x faster than a reduction
+    over the contiguous axis at the sizes of control QPs (docs/qp.md).
+    """
+    if M.shape[0] == 0:
+        return jnp.zeros(M.shape[1], M.dtype)
+    while M.shape[0] > 1:
+        half = M.shape[0] // 2
+        top = jnp.maximum(M[:half], M[half : 2 * half])
+        M = top if M.shape[0] % 2 == 0 else jnp.concatenate([top, M[2 * half :]])
+    return M[0]
 
 
 def equilibrate(
@@ -85,15 +96,16 @@ def equilibrate(
     c = jnp.ones((), dtype)
     if iterations <= 0:
         return Scaled(P=P, q=q, A=A, l=l, u=u, D=D, E=E, c=c)
-    abs_P, abs_A, abs_q = jnp.abs(P), jnp.abs(A), jnp.abs(q)
+    # Row norms of A are column norms of A' (all reductions are `_col_max`).
+    abs_P, abs_A, abs_At, abs_q = jnp.abs(P), jnp.abs(A), jnp.abs(A.T), jnp.abs(q)
 
     def p_col_norms(D):  # column norms of D |P| D, before the cost factor
-        return D * jnp.max(abs_P * D[:, None], axis=0, initial=0.0)
+        return D * _col_max(abs_P * D[:, None])
 
-    p_cols = jnp.max(abs_P, axis=0, initial=0.0)
+    p_cols = _col_max(abs_P)
     for _ in range(iterations):
-        a_cols = D * jnp.max(abs_A * E[:, None], axis=0, initial=0.0)
-        a_rows = E * jnp.max(abs_A * D[None, :], axis=1, initial=0.0)
+        a_cols = D * _col_max(abs_A * E[:, None])
+        a_rows = E * _col_max(abs_At * D[:, None])
         d = jax.lax.rsqrt(_limit(jnp.maximum(c * p_cols, a_cols)))
         e = jax.lax.rsqrt(_limit(a_rows))
         D, E = D * d, E * e

@@ -332,7 +332,9 @@ def _solve_batch_jit(P, q, A, l, u, init, settings, chunk_size):
     def one(args):
         return _solve_impl(*args, settings)
 
-    return jax.lax.map(one, (P, q, A, l, u, init), batch_size=chunk_size)
+    # chunk_size 1: a plain sequential map (a size-1 vmap would batch every op for nothing).
+    batch_size = chunk_size if chunk_size > 1 else None
+    return jax.lax.map(one, (P, q, A, l, u, init), batch_size=batch_size)
 
 
 def solve_batch(
@@ -343,7 +345,7 @@ def solve_batch(
     u: jax.Array,
     settings: QPSettings | None = None,
     init: QPSolution | None = None,
-    chunk_size: int = 8,
+    chunk_size: int = 2,
 ) -> QPSolution:
     """Solves a batch of QPs (leading axis) in chunks of `chunk_size` problems.
 
@@ -358,8 +360,8 @@ def solve_batch(
       P, q, A, l, u: the problem data of `solve` with a leading batch axis.
       settings: static solver settings (defaults to `QPSettings()`).
       init: batched warm start (a batched `QPSolution`), or None.
-      chunk_size: problems per chunk (static); 4-16 suits CPUs, use `jax.vmap(solve)` on
-        accelerators.
+      chunk_size: problems per chunk (static); 1-4 suits CPUs (2 measured fastest at
+        n = 60, docs/qp.md), use `jax.vmap(solve)` on accelerators.
 
     Returns:
       A batched `QPSolution`.

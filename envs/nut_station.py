@@ -515,7 +515,8 @@ class NutStation(HumanoidEnv):
         Per side, a phase machine read from the state (no memory of its own):
         free nut -> hover above it, descend when aligned, close the fingers
         inside the bore; held nut -> carry above the seat, lower when aligned
-        and the part has arrived, open within tolerance; placed -> back off.
+        and the part has arrived, open within tolerance; placed -> back off;
+        a released nut at rest on the seat but out of tolerance -> pick again.
         Arm joint targets follow damped-least-squares differential IK on the
         MJX Jacobian of the grip point (position) plus the hand yaw, from the
         current joint positions, with a gravity feedforward (the PD offset that
@@ -555,10 +556,12 @@ class NutStation(HumanoidEnv):
                 & (jnp.abs(seat_goal[2] - nut[2]) < cfg.position_tolerance)
                 & (jnp.abs(place_yaw) < 0.7 * cfg.yaw_tolerance)
             )
-            # Placed (or latched seated): back off upward, fingers open.
-            placed = (info["seated"][i] > 0) | (
-                ~held & (jnp.linalg.norm((seat - nut)[:2]) < 0.01) & (nut[2] < seat[2] + 0.01)
-            )
+            # Placed (latched seated, or released and still settling): back off upward, fingers
+            # open. A nut that came to rest on the seat out of tolerance is free: picked again.
+            on_seat = (jnp.linalg.norm((seat - nut)[:2]) < 0.01) & (nut[2] < seat[2] + 0.01)
+            nut_speed = jnp.linalg.norm(data.qvel[int(self._nut_qvel[i]) :][:3])
+            settling = ~held & on_seat & (nut_speed >= cfg.max_nut_speed)
+            placed = (info["seated"][i] > 0) | settling
             back_target = seat + jnp.array([0, 0, 0.06])
             target = jnp.where(held, place_target, jnp.where(placed, back_target, pick_target))
             yaw_error = jnp.where(held, place_yaw, jnp.where(placed, 0.0, pick_yaw))

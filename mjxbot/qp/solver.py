@@ -173,7 +173,6 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
     rho = jnp.asarray(rho0, dtype)
     rho_vec = admm.rho_vector(rho, data.l, data.u, settings)
     L = admm.factor(data.P, data.A, rho_vec, settings)
-    AP = admm.stack_AP(data)
     nref0 = jnp.zeros((), jnp.int32)
     interval = settings.adaptive_rho_interval
     adaptive = settings.adaptive_rho
@@ -186,7 +185,7 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
             it, _, _, rho, rho_vec, L, nref = carry
             it, dx, dy = _run_steps(data, L, rho_vec, it, interval, settings)
             if adaptive:
-                res, _ = admm.check(data, AP, it, dx, dy, False, settings)
+                res, _ = admm.check(data, it, dx, dy, False, settings)
                 rho, rho_vec, L, did = _update_rho(data, rho, rho_vec, L, res, True, settings)
                 nref = nref + did
             return it, dx, dy, rho, rho_vec, L, nref
@@ -197,14 +196,14 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
         )
         if rem:
             it, dx, dy = _run_steps(data, L, rho_vec, it, rem, settings)
-        res, status = admm.check(data, AP, it, dx, dy, True, settings)
+        res, status = admm.check(data, it, dx, dy, True, settings)
         return it, res, status, jnp.asarray(total, jnp.int32), rho, nref
 
     def body(c):
         it, k, _, _, rho, rho_vec, L, nref = c
         it, dx, dy = _run_steps(data, L, rho_vec, it, settings.check_interval, settings)
         k = k + settings.check_interval
-        res, status = admm.check(data, AP, it, dx, dy, k >= settings.max_iter, settings)
+        res, status = admm.check(data, it, dx, dy, k >= settings.max_iter, settings)
         if adaptive:
             allowed = (status == UNSOLVED) & (k % interval == 0)
             rho, rho_vec, L, did = _update_rho(data, rho, rho_vec, L, res, allowed, settings)
@@ -253,7 +252,7 @@ def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
         def do_polish(it):
             cand = polish(data, it, settings)
             zero_dx, zero_dy = jnp.zeros_like(cand.x), jnp.zeros_like(cand.y)
-            prods = admm.products(data, admm.stack_AP(data), cand, zero_dx, zero_dy)
+            prods = admm.products(data, cand, zero_dx, zero_dy)
             r = admm.residuals(data, cand, prods, settings)
             ok = (r.prim <= jnp.maximum(res.prim, 1e-3 * res.eps_prim)) & (
                 r.dual <= jnp.maximum(res.dual, 1e-3 * res.eps_dual)

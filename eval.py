@@ -434,8 +434,6 @@ def run(args: argparse.Namespace) -> int:
             err,
             task,
             env_cfgs,
-            envs,
-            runners,
             actors,
             names,
             dt,
@@ -529,9 +527,7 @@ def _mode(actor: str) -> int:
     return MODE_POLICY if actor == "policy" else MODE_ZERO_ACTION
 
 
-def run_shift(
-    args, policy, err, task, env_cfgs, envs, runners, actors, names, dt, takt, n, seed, notes
-):
+def run_shift(args, policy, err, task, env_cfgs, actors, names, dt, takt, n, seed, notes):
     """Continuous operation for `--shift-hours` per station, in chunks of one compiled scan."""
     import jax
     import numpy as np
@@ -550,12 +546,11 @@ def run_shift(
         by.setdefault(ctrl, []).append(actor)
     for ctrl, group in by.items():
         if cyclic:
-            # The task's episodes are its cycles; a reset happens at each cycle end
-            # (as the task defines it) and after a failure.
-            env = envs[ctrl]
+            # The task's episodes are its cycles: each brings a fresh scene, the robot carries
+            # on from the last one (`continuous`); only a failure resets it.
+            env = load_env(task, dataclasses.replace(env_cfgs[ctrl], continuous=True))
             chunk = env.config.episode_length
-            reuse = runners.get(ctrl)
-            runner = reuse if reuse is not None and stations == n else None
+            runner = None
         else:
             chunk = min(total, SHIFT_CHUNK_STEPS)
             num = math.ceil(total / chunk)
@@ -570,8 +565,9 @@ def run_shift(
     steps_done = chunks * plans[0][2].length
     if cyclic:
         notes.append(
-            f"shift: {task} runs cycle after cycle ({plans[0][2].length} steps each); the task "
-            "resets the scene at each cycle end, failures count as interventions"
+            f"shift: {task} runs cycle after cycle ({plans[0][2].length} steps each): a fresh "
+            "scene each cycle, the robot carries on; a failure resets it and counts as an "
+            "intervention"
         )
     station_keys = jax.random.split(jax.random.PRNGKey(seed + 2), stations)
     with Progress(

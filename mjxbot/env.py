@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import mujoco
+import numpy as np
 from mujoco import mjx
 
 from mjxbot.disturbances import Disturber, push_xfrc
@@ -339,9 +340,16 @@ class HumanoidEnv:
         data = self._data_template.replace(qpos=qpos, qvel=qvel)
         return mjx.kinematics(self.mjx_model, data)
 
-    def _fresh_episode(self, rng: jax.Array) -> tuple[mjx.Data, Observation, dict[str, Any]]:
+    def _fresh_episode(
+        self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None = None
+    ) -> tuple[mjx.Data, Observation, dict[str, Any]]:
+        """A new episode; with `carry = (data, keep)` it starts from the robot state of
+        `data` where `keep` is true (continuous operation), else from a sampled one."""
         key_data, key_task, key_next = jax.random.split(rng, 3)
         data = self.initial_data(key_data)
+        if carry is not None:
+            previous, keep = carry
+            data = tree_where(keep, self._with_robot_state(data, previous), data)
         info = {
             "rng": key_next,
             "steps": jnp.zeros((), jnp.int32),
@@ -352,6 +360,16 @@ class HumanoidEnv:
             **({"wbc": self.wbc.init_state()} if self.wbc is not None else {}),
         }
         return data, self.observe(data, info), info
+
+    def _with_robot_state(self, data: mjx.Data, source: mjx.Data) -> mjx.Data:
+        """`data` with the free base and actuated joints of `source`, kinematics redone."""
+        qpos_idx = np.r_[0:7, self.robot.qpos_adr]
+        qvel_idx = np.r_[0:6, self.robot.qvel_adr]
+        data = data.replace(
+            qpos=data.qpos.at[qpos_idx].set(source.qpos[qpos_idx]),
+            qvel=data.qvel.at[qvel_idx].set(source.qvel[qvel_idx]),
+        )
+        return mjx.kinematics(self.mjx_model, data)
 
     def _zero_metrics(self) -> dict[str, jax.Array]:
         metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
@@ -406,7 +424,9 @@ class HumanoidEnv:
 
         next_info = {**info_now, "rng": key_next, "steps": steps, "last_action": action}
         continued = (data, self.observe(data, next_info), next_info)
-        restarted = self._fresh_episode(key_reset)
+        # Continuous operation: a time-out keeps the robot where it is; a failure restarts it.
+        carry = (data, truncated) if self.config.continuous else None
+        restarted = self._fresh_episode(key_reset, carry)
         data, obs, next_info = tree_where(done, restarted, continued)
         next_info["truncation"] = truncated.astype(jnp.float32)
 

@@ -84,6 +84,10 @@ class EnvConfig:
       ctrl_dt: control period in seconds (one `step` call).
       sim_dt: physics timestep; `ctrl_dt` must be a multiple of it.
       episode_length: control steps before an episode is truncated.
+      continuous: an episode that ends by time-out (not by a failure) hands its
+        robot state (base and joint positions and velocities) to the next one,
+        whose scene is fresh: continuous operation, such as a shift of cycles
+        at a station. Off: every episode starts at `home`.
       action_scale: joint-target offset (rad or m) for an action of 1.
       init_qpos_noise: half-width of the uniform noise added to `home` joints.
       init_qvel_noise: half-width of the uniform initial joint-velocity noise.
@@ -102,6 +106,7 @@ class EnvConfig:
     ctrl_dt: float = 0.02
     sim_dt: float = 0.004
     episode_length: int = 500
+    continuous: bool = False
     action_scale: float = 0.3
     init_qpos_noise: float = 0.02
     init_qvel_noise: float = 0.05

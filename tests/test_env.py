@@ -135,6 +135,28 @@ def test_auto_reset_draws_a_new_initial_state(stand):
     assert np.abs(np.asarray(restarted.data.qpos)[7:] - home[7:]).max() <= noise + 1e-6
 
 
+def test_continuous_episode_starts_from_the_carried_robot_state(stand):
+    """What `continuous=True` does at a time-out: the robot state carries over, kept or not."""
+    env = stand.env
+    fresh = jax.jit(env._fresh_episode)
+    previous = stand.reset(jax.random.key(6)).data
+    previous = previous.replace(
+        qpos=previous.qpos.at[0].add(0.3), qvel=previous.qvel.at[env.robot.qvel_adr].set(0.5)
+    )
+    kept, obs, _ = fresh(jax.random.key(7), (previous, jnp.bool_(True)))
+    restarted, _, _ = fresh(jax.random.key(7), (previous, jnp.bool_(False)))
+    np.testing.assert_array_equal(kept.qpos, previous.qpos)
+    np.testing.assert_array_equal(kept.qvel, previous.qvel)
+    # Kinematics follow the carried state: the torso origin is the free joint's position.
+    torso = np.asarray(kept.xpos[env.robot.torso_id])
+    np.testing.assert_allclose(torso, np.asarray(previous.qpos[:3]), atol=1e-6)
+    assert abs(float(restarted.qpos[0]) - env.robot.home_qpos[0]) < 1e-6
+    assert (
+        np.abs(np.asarray(restarted.qvel[env.robot.qvel_adr])).max() <= env.config.init_qvel_noise
+    )
+    assert _finite(obs)
+
+
 def test_nonfinite_state_is_reset_and_counted(stand):
     env = stand.env
     state = stand.reset(jax.random.key(5))

@@ -1,12 +1,11 @@
 """`solve`: an OSQP-style ADMM QP solver in JAX with a dense, cached Cholesky factor.
 
-Loop structure (see docs/qp.md): an outer loop over *rho chunks* of
-`adaptive_rho_interval` iterations; inside it, an inner loop over *check chunks* of
-`check_interval` ADMM steps followed by a termination / infeasibility check. The rho update
-(and, only if rho changed by more than `adaptive_rho_tolerance`, the refactorization) runs
-once per rho chunk. Under `vmap` the refactorization runs for the batch only if some problem
-needs it (`_refactor_fn`'s batching rule). `solve_batch` runs large batches as a loop over
-cache-sized chunks (see docs/qp.md, "Batching").
+Loop structure (see docs/qp.md): one flat while loop; each trip runs `check_interval` ADMM
+steps as straight-line code, then a termination / infeasibility check, and every
+`adaptive_rho_interval` iterations the rho update (refactorizing only if rho changed by more
+than `adaptive_rho_tolerance`). Under `vmap` the refactorization runs for the batch only if
+some problem needs it (`_refactor_fn`'s batching rule). `solve_batch` runs large batches as
+a sequential loop over small chunks (see docs/qp.md, "Batching").
 """
 
 from __future__ import annotations

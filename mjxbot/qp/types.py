@@ -81,7 +81,9 @@ class QPSettings:
       rho_eq_scale: ratio of the equality-row rho to the inequality-row rho.
       kkt_solver: "inverse" (default): after each Cholesky factorization form K^-1 once and
         apply it as a mat-vec; "cholesky": two triangular solves per iteration.
-      unroll: unroll factor of the inner ADMM loop (XLA compile time vs. loop overhead).
+      unroll: unroll factor of the ADMM steps between checks (compile time vs. loop
+        overhead); >= check_interval - 1 (the default) makes them straight-line code: on
+        XLA:CPU each loop trip costs about as much as one step at n = 60.
     """
 
     eps_abs: float = 1e-3

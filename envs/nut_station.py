@@ -355,8 +355,10 @@ class NutStation(HumanoidEnv):
         offset = jnp.array([0.0, -self.config.conveyor_travel, 0.0]) * (1.0 - progress)
         return info["part_pos"] + offset
 
-    def _fresh_episode(self, rng: jax.Array) -> tuple[mjx.Data, Observation, dict[str, Any]]:
-        data, _, info = super()._fresh_episode(rng)
+    def _fresh_episode(
+        self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None = None
+    ) -> tuple[mjx.Data, Observation, dict[str, Any]]:
+        data, _, info = super()._fresh_episode(rng, carry)
         qpos = data.qpos
         for i in range(2):
             a = int(self._nut_qpos[i])

@@ -103,9 +103,8 @@ def test_dynamics_equation_cones_and_limits(robot):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known open issue: with the default gains the torso collapses after about 1.1 s "
-    "(before the first push) from this initial state; a run from a state with joint-velocity "
-    "noise stood 5 s and survived a 10 N s push (docs/wbc.md)",
+    reason="known open issue: it stands 5 s and survives both pushes, upright and at rest, but "
+    "the feet slide 7.3 cm (limit 5 cm) while the soles rock in the first 1.2 s (docs/wbc.md)",
 )
 def test_qp_only_stands_5s_and_recovers_from_pushes(robot):
     """MuJoCo C physics, the float32 controller tick jitted once; pushes on the torso."""

@@ -1,0 +1,100 @@
+"""Whole-body QP controller tick (build + solve) latency and batched throughput.
+
+    JAX_PLATFORMS=cpu python benchmarks/bench_wbc.py [--batches 1 64 1024] [--ticks 200]
+
+One tick is `WholeBodyController.__call__`: dynamics terms, the QP of the
+humanoid (n = 55, m = 96) and its warm-started solve, jitted, float32 as in
+the env. Latency: one env, ticks on states with fresh joint noise, each warm
+started from the previous tick (median and p99 of wall time). Throughput: the
+tick vmapped over a batch (warm started from other states' solutions), against
+one `mjx.step` of the same batch measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from mujoco import mjx  # noqa: E402
+
+from mjxbot import wbc  # noqa: E402
+from mjxbot.robot import load_robot  # noqa: E402
+from mjxbot.types import RobotConfig, WBCConfig  # noqa: E402
+
+JOINT_NOISE = 0.02  # rad: half-width of the uniform noise on the home joints
+
+
+def noisy_states(robot, data: mjx.Data, key: jax.Array, batch: int) -> mjx.Data:
+    """`batch` copies of `home` with uniform joint noise (leading axis `batch`)."""
+    noise = jax.random.uniform(key, (batch, robot.nu), minval=-JOINT_NOISE, maxval=JOINT_NOISE)
+    home = jnp.asarray(robot.home_qpos, jnp.float32)
+    qpos = jnp.tile(home, (batch, 1)).at[:, robot.qpos_adr].add(noise)
+    return jax.vmap(lambda q: data.replace(qpos=q))(qpos)
+
+
+def timed(fn, *args, repeats: int) -> np.ndarray:
+    """Wall seconds of `repeats` calls after one warm-up (compile) call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return np.asarray(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
+    p.add_argument("--ticks", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+
+    robot = load_robot(RobotConfig())
+    model = mjx.put_model(robot.model)
+    ctrl = wbc.WholeBodyController(robot, WBCConfig())
+    targets = wbc.home_targets(ctrl.layout)
+    data = mjx.make_data(robot.model)
+
+    # ---- latency: one env, warm-started tick after tick
+    tick = jax.jit(lambda d, warm: ctrl(model, d, targets, warm))
+    states = noisy_states(robot, data, jax.random.key(0), args.ticks + 1)
+    warm = ctrl.init_state()
+    _, warm = jax.block_until_ready(tick(jax.tree.map(lambda x: x[0], states), warm))
+    lat, iters = [], []
+    for i in range(1, args.ticks + 1):
+        d = jax.tree.map(lambda x, i=i: x[i], states)
+        t0 = time.perf_counter()
+        _, warm = jax.block_until_ready(tick(d, warm))
+        lat.append(time.perf_counter() - t0)
+        iters.append(int(warm.iterations))
+    lat_ms = 1e3 * np.asarray(lat)
+    print(f"WBC tick, one env, float32, {args.ticks} warm-started ticks on noisy home states")
+    print(
+        f"  latency median {np.median(lat_ms):.3f} ms, p99 {np.percentile(lat_ms, 99):.3f} ms; "
+        f"ADMM iterations median {np.median(iters):.0f}, max {max(iters)}"
+    )
+
+    # ---- throughput: vmapped ticks vs vmapped mjx.step at the same batch
+    batched_tick = jax.jit(jax.vmap(lambda d, w: ctrl(model, d, targets, w)))
+    batched_step = jax.jit(jax.vmap(lambda d: mjx.step(model, d)))
+    print(f"\n{'batch':>6s}{'ticks/s':>12s}{'mjx.step/s':>12s}{'tick / step':>13s}")
+    for batch in args.batches:
+        # Warm started from the solutions of other noisy states, as from a previous tick.
+        previous = noisy_states(robot, data, jax.random.key(2 * batch), batch)
+        cold = jax.vmap(lambda _: ctrl.init_state())(jnp.arange(batch))
+        _, w = batched_tick(previous, cold)
+        d = noisy_states(robot, data, jax.random.key(2 * batch + 1), batch)
+        t_tick = np.median(timed(batched_tick, d, w, repeats=args.repeats))
+        t_step = np.median(timed(batched_step, d, repeats=args.repeats))
+        print(f"{batch:6d}{batch / t_tick:12,.0f}{batch / t_step:12,.0f}{t_tick / t_step:13.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -115,8 +115,8 @@ def bench_brax(config, env, epoch: int) -> dict[str, float]:
         progress_fn=lambda step, m: log.append((time.perf_counter(), step)),
     )
     return {
-        # Brax's second epoch compiles again (the env state's weak types change after the
-        # first call; train() strips them), so its steady rate starts after two epochs.
+        # Brax's second epoch compiles again (measured: 78 s vs 3-4 s; likely weak types in
+        # the env state, which train() strips), so its steady rate starts after two epochs.
         "sps": _steady_sps(log, skip=2),
         "first_epoch_s": log[0][0] - t0,
         "first_epoch_steps": log[0][1],

@@ -235,13 +235,30 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------ eval.py
-def _eval_error(argv, capsys) -> str:
+def _eval_main(argv) -> int:
     sys.path.insert(0, str(ROOT))
     try:
         import eval as eval_cli
     finally:
         sys.path.remove(str(ROOT))
-    assert eval_cli.main(argv) == 2
+    return eval_cli.main(argv)
+
+
+def test_eval_runs_an_export_with_the_qp_controller(exported, tmp_path):
+    """The exported policy drives the whole-body QP env (trained with PD: a note says so)."""
+    out = tmp_path / "eval"
+    argv = [str(exported), "--controller", "qp", "--episodes", "2", "--baselines", "none"]
+    assert _eval_main([*argv, "--robustness-points", "0", "--out", str(out)]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["source"]["kind"] == "export"
+    assert report["settings"]["controller"] == "qp"
+    assert list(report["results"]) == ["policy"]
+    assert report["results"]["policy"]["episodes"] == 2
+    assert any("evaluated with qp" in note for note in report["notes"])
+
+
+def _eval_error(argv, capsys) -> str:
+    assert _eval_main(argv) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "warp" not in line]
     assert len(err) == 1 and err[0].startswith("error: "), err
     return err[0]

@@ -83,10 +83,18 @@ class StopFlag:
         return bool(self.signum)
 
 
-def comparison_table(metrics: dict[str, float], num_envs: int, seed: int) -> str:
-    rows = [("trained policy", "eval"), ("PD hold (zero action)", "eval_pd")]
+ZERO_ACTION_BASELINE = {"pd": "PD hold", "qp": "QP only"}
+"""What the zero action does under each controller (the `eval_pd/...` metrics)."""
+
+
+def comparison_table(
+    metrics: dict[str, float], num_envs: int, seed: int, baseline: str = "PD hold"
+) -> str:
+    """The policy against the zero action of its own env: `baseline` names that actor
+    (the PD hold, or QP only when the env's controller is the whole-body QP)."""
+    rows = [("trained policy", "eval"), (f"{baseline} (zero action)", "eval_pd")]
     lines = [
-        f"policy vs PD hold: {num_envs} eval episodes each, same seeds (eval.seed={seed})",
+        f"policy vs {baseline}: {num_envs} eval episodes each, same seeds (eval.seed={seed})",
         f"{'':24s}{'return':>10s}{'± std':>9s}{'length':>9s}{'fall rate':>11s}",
     ]
     for label, prefix in rows:
@@ -99,7 +107,7 @@ def comparison_table(metrics: dict[str, float], num_envs: int, seed: int) -> str
     if "eval_pd/return" in metrics:
         diff = metrics["eval/return"] - metrics["eval_pd/return"]
         verdict = "better than" if diff > 0 else "NOT better than"
-        lines.append(f"trained policy is {verdict} the PD hold: return {diff:+.2f}")
+        lines.append(f"trained policy is {verdict} the {baseline}: return {diff:+.2f}")
     return "\n".join(lines)
 
 
@@ -222,10 +230,11 @@ def run(args: argparse.Namespace) -> int:
     write_info("finished")
     if is_main:
         write_text_atomic(run_dir / EVAL_FILE, json.dumps(summary, indent=2))
+        baseline = ZERO_ACTION_BASELINE[config.env.controller]
         if config.logging.plot:
-            plot_learning_curve(run_dir)
+            plot_learning_curve(run_dir, baseline)
         if "eval/return" in metrics:
-            print(comparison_table(metrics, config.eval.num_envs, config.eval.seed))
+            print(comparison_table(metrics, config.eval.num_envs, config.eval.seed, baseline))
     return 0
 
 

@@ -258,8 +258,9 @@ class RunLogger:
             self._wandb = None
 
 
-def plot_learning_curve(run_dir: str | Path) -> Path | None:
-    """Writes `learning_curve.png` (training return and evaluations vs env steps)."""
+def plot_learning_curve(run_dir: str | Path, baseline: str = "PD hold") -> Path | None:
+    """Writes `learning_curve.png` (training return and evaluations vs env steps);
+    `baseline` names the zero-action actor of the `eval_pd/...` metrics."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,7 +280,7 @@ def plot_learning_curve(run_dir: str | Path) -> Path | None:
     if evals:
         ax.plot(*zip(*evals, strict=True), "o-", label="eval return (policy)")
     if pd:
-        ax.axhline(pd[-1][1], color="gray", linestyle="--", label="eval return (PD hold)")
+        ax.axhline(pd[-1][1], color="gray", linestyle="--", label=f"eval return ({baseline})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("return")
     ax.grid(alpha=0.3)

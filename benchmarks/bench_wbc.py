@@ -84,8 +84,11 @@ def main() -> None:
     latency_row(f"closed loop, 2 pushes ({standing})", run.tick_seconds, run.iterations)
     tick = jax.jit(lambda d, warm: ctrl(model, d, targets, warm))
     states = noisy_states(robot, data, jax.random.key(0), args.ticks + 1)
+    # Two warm-up calls: jit compiles once for the uncommitted `init_state()` arrays and
+    # once more for committed ones (a previous tick's output), as JAX keys on that.
     warm = ctrl.init_state()
-    _, warm = jax.block_until_ready(tick(jax.tree.map(lambda x: x[0], states), warm))
+    for _ in range(2):
+        _, warm = jax.block_until_ready(tick(jax.tree.map(lambda x: x[0], states), warm))
     lat, iters = [], []
     for i in range(1, args.ticks + 1):
         d = jax.tree.map(lambda x, i=i: x[i], states)

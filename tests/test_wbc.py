@@ -3,13 +3,17 @@
 The formulation test runs in float64 (`jax.enable_x64` inside the test only) at tight
 tolerance; the standing test drives MuJoCo C (`mj_step`) with the jitted float32 controller
 tick (one compile) so 5 s of simulated time cost seconds; the env test runs the MJX env with
-`controller="qp"` through one jitted rollout.
+`controller="qp"` through one jitted rollout; a tiny `train.py` run trains with the QP in
+the loop.
 """
+
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY, TOTAL_STEPS, metrics, run_train
 from mujoco import mjx
 from mujoco.mjx._src import support
 
@@ -17,6 +21,7 @@ import mjxbot
 from mjxbot import qp as qpsolver
 from mjxbot import wbc
 from mjxbot.robot import load_robot
+from mjxbot.training import config as tconfig
 from mjxbot.types import RobotConfig, WBCConfig
 
 DYNAMICS_TOL = 1e-5  # N or N m: |M qacc + c - S tau - J'f|_inf at the tight settings
@@ -143,3 +148,17 @@ def test_env_with_qp_controller_rollout():
     ), robot_height_drop.max()
     assert (np.asarray(status) == qpsolver.SOLVED).mean() > 0.9
     assert state.info["wbc"].x.shape == (2, env.wbc.layout.n_var)
+
+
+def test_training_with_the_qp_in_the_loop(cache, tmp_path):
+    """train.py with `env.controller=qp`: the same trainer, one compile, QP-only baseline."""
+    run = tmp_path / "run"
+    qp = ["--set", "env.controller=qp", "--set", "env.wbc.rate=control"]
+    proc = run_train(cache, *TINY, *qp, "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert tconfig.from_yaml_text((run / "config.yaml").read_text()).env.controller == "qp"
+    assert [r["step"] for r in metrics(run) if "time/sps" in r][-1] == TOTAL_STEPS
+    assert json.loads((run / "run_info.json").read_text())["train_step_traces"] == 1
+    evals = json.loads((run / "eval.json").read_text())
+    assert np.isfinite(evals["eval/return"]) and np.isfinite(evals["eval_pd/return"])
+    assert "policy vs QP only" in proc.stdout

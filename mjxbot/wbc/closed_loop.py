@@ -84,10 +84,9 @@ def run_standing(
     mujoco.mj_forward(model, data)
     feet0 = data.xpos[robot.foot_ids, :2].copy()
     warm = controller.init_state()
-    # Compile before timing, for the uncommitted `init_state()` arrays and for committed ones
-    # (a tick's output): jit keys its executables on that (one trace, two XLA compiles).
-    state0 = (jnp.asarray(data.qpos, jnp.float32), jnp.asarray(data.qvel, jnp.float32))
-    jax.block_until_ready(tick(*state0, tick(*state0, warm)[1]))
+    jax.block_until_ready(  # compile before timing
+        tick(jnp.asarray(data.qpos, jnp.float32), jnp.asarray(data.qvel, jnp.float32), warm)
+    )
 
     steps = round(seconds / model.opt.timestep)
     heights, ticks, iterations = np.empty(steps), np.empty(steps), np.empty(steps, np.int64)

@@ -91,23 +91,40 @@ def comparison_table(
     metrics: dict[str, float], num_envs: int, seed: int, baseline: str = "PD hold"
 ) -> str:
     """The policy against the zero action of its own env: `baseline` names that actor
-    (the PD hold, or QP only when the env's controller is the whole-body QP)."""
+    (the PD hold, or QP only when the env's controller is the whole-body QP).
+
+    Survival (episodes that end by time-out, not by a fall) with its Wilson 95%
+    interval comes first; the verdict is survival's, return is second.
+    """
+    from mjxbot.evaluation import wilson_interval
+
     rows = [("trained policy", "eval"), (f"{baseline} (zero action)", "eval_pd")]
     lines = [
-        f"policy vs {baseline}: {num_envs} eval episodes each, same seeds (eval.seed={seed})",
-        f"{'':24s}{'return':>10s}{'± std':>9s}{'length':>9s}{'fall rate':>11s}",
+        f"policy vs {baseline}: {num_envs} eval episodes each, same seeds (eval.seed={seed}), "
+        "disturbances at full strength",
+        f"{'':24s}{'survived':>10s}{'95% interval':>15s}{'return':>10s}{'± std':>9s}{'length':>9s}",
     ]
+    intervals = {}
     for label, prefix in rows:
         if f"{prefix}/return" not in metrics:
             continue
+        survived, episodes = int(metrics[f"{prefix}/survived"]), int(metrics[f"{prefix}/episodes"])
+        lo, hi = intervals[prefix] = wilson_interval(survived, episodes)
         lines.append(
-            f"{label:24s}{metrics[f'{prefix}/return']:10.2f}{metrics[f'{prefix}/return_std']:9.2f}"
-            f"{metrics[f'{prefix}/length']:9.1f}{metrics[f'{prefix}/fall_rate']:11.2f}"
+            f"{label:24s}{f'{survived}/{episodes}':>10s}{f'{lo:.0%}-{hi:.0%}':>15s}"
+            f"{metrics[f'{prefix}/return']:10.2f}{metrics[f'{prefix}/return_std']:9.2f}"
+            f"{metrics[f'{prefix}/length']:9.1f}"
         )
-    if "eval_pd/return" in metrics:
+    if len(intervals) == 2:
+        (p_lo, p_hi), (b_lo, b_hi) = intervals["eval"], intervals["eval_pd"]
+        if p_lo > b_hi:
+            verdict = "survives more often than"
+        elif p_hi < b_lo:
+            verdict = "survives LESS often than"
+        else:
+            verdict = "is not distinguishable (95% intervals overlap) from"
         diff = metrics["eval/return"] - metrics["eval_pd/return"]
-        verdict = "better than" if diff > 0 else "NOT better than"
-        lines.append(f"trained policy is {verdict} the {baseline}: return {diff:+.2f}")
+        lines.append(f"trained policy {verdict} the {baseline}; return {diff:+.2f}")
     return "\n".join(lines)
 
 

@@ -1,13 +1,16 @@
 """Soak test: a long CPU training run with every disturbance on.
 
-Trains PPO on `balance` through `mjxbot.training.train` with pushes (and
-base-velocity kicks), per-episode physics with action latency, and sensing
-noise/dropouts all on, checkpointing every `--checkpoint-every` steps, and
-reports:
+Trains PPO on `balance` through `mjxbot.training.train` with its default
+disturbances (pushes, per-episode physics with action latency, sensing
+noise/dropouts; `--push-force` and `--kick-probability` make them harsher),
+checkpointing every `--checkpoint-every` steps, and reports:
 
-* non-finite events: envs whose state went NaN/Inf, reset and counted by the
-  env's guard (`env/nonfinite_resets_total`), and whether every parameter
-  and optimizer-state leaf is still finite at the end;
+* guarded events: envs whose state went NaN/Inf or diverged while finite,
+  reset and counted by the env's guard (`env/nonfinite_resets_total`,
+  `env/diverged_resets_total`), and whether every parameter and
+  optimizer-state leaf is still finite at the end;
+* the largest `|reward|` of any env step that reached PPO, against the
+  documented bound `env.guard.max_reward`;
 * resident memory (RSS) after the first iteration (compile done) and at the
   end, with the peak in between;
 * training throughput (env steps/s) over time, in `--windows` equal slices;
@@ -45,7 +48,10 @@ def rss_mb() -> float:
 
 
 def soak_overrides(args: argparse.Namespace) -> list[str]:
-    lo, hi = args.push_force
+    harsher = [f"env.disturbances.push.kick_probability={args.kick_probability}"]
+    if args.push_force:
+        lo, hi = args.push_force
+        harsher.append(f"env.disturbances.push.force=[{lo}, {hi}]")
     return [
         "env_name=balance",
         f"ppo.num_envs={args.batch}",
@@ -56,10 +62,9 @@ def soak_overrides(args: argparse.Namespace) -> list[str]:
         "checkpoint.max_to_keep=2",
         "logging.wandb.mode=disabled",
         "env.disturbances.push.enabled=true",
-        f"env.disturbances.push.force=[{lo}, {hi}]",
-        "env.disturbances.push.kick_probability=0.3",
         "env.disturbances.physics.enabled=true",
         "env.disturbances.sensing.enabled=true",
+        *harsher,
     ]
 
 
@@ -84,7 +89,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--minibatches", type=int, default=4)
     p.add_argument("--checkpoint-every", type=int, default=100_000)
-    p.add_argument("--push-force", type=float, nargs=2, default=(50.0, 150.0), metavar=("LO", "HI"))
+    p.add_argument(
+        "--push-force", type=float, nargs=2, metavar=("LO", "HI"), help="default: the task's"
+    )
+    p.add_argument("--kick-probability", type=float, default=0.0)
     p.add_argument("--windows", type=int, default=10)
     p.add_argument("--run-dir", help="default: a temporary directory")
     args = p.parse_args()
@@ -96,7 +104,8 @@ def main() -> None:
 
     samples: list[tuple[float, int, float]] = []
     rss: list[float] = []
-    nonfinite = [0.0]
+    counters = {"env/nonfinite_resets_total": 0.0, "env/diverged_resets_total": 0.0}
+    max_abs_reward = [0.0]
     t0 = time.perf_counter()
 
     def progress(step: int, metrics: dict[str, float]) -> None:
@@ -104,11 +113,14 @@ def main() -> None:
             return
         samples.append((time.perf_counter() - t0, step, metrics["time/sps"]))
         rss.append(rss_mb())
-        nonfinite[0] = metrics.get("env/nonfinite_resets_total", nonfinite[0])
+        for name in counters:  # cumulative over the run already
+            counters[name] = metrics.get(name, counters[name])
+        max_abs_reward[0] = max(max_abs_reward[0], metrics["reward/max_abs"])
         if len(samples) % 20 == 1:
             print(
                 f"{samples[-1][0] / 60:6.1f} min  step {step:>10,}  {metrics['time/sps']:6.0f}/s"
-                f"  rss {rss[-1]:7.1f} MiB  nonfinite resets {nonfinite[0]:.0f}",
+                f"  rss {rss[-1]:7.1f} MiB  guarded resets "
+                f"{sum(counters.values()):.0f}  max |reward| {max_abs_reward[0]:.3f}",
                 flush=True,
             )
 
@@ -123,10 +135,20 @@ def main() -> None:
     print(
         f"\nsoak: balance, {ppo.num_envs} envs, {samples[-1][1]:,} env steps in "
         f"{wall / 60:.1f} min ({jax.devices()[0].platform}, jax {jax.__version__}); "
-        f"push {args.push_force} N "
-        "+ kicks, physics, sensing on"
+        f"push force {config.env.disturbances.push.force} N, kick probability "
+        f"{args.kick_probability}, physics, sensing on"
     )
-    print(f"non-finite env resets (contained): {nonfinite[0]:.0f}")
+    print(
+        f"env resets by the guard (contained): non-finite "
+        f"{counters['env/nonfinite_resets_total']:.0f}, diverged while finite "
+        f"{counters['env/diverged_resets_total']:.0f}"
+    )
+    bound = config.env.guard.max_reward
+    print(
+        f"largest |reward| of any env step: {max_abs_reward[0]:.4f} "
+        f"(bound env.guard.max_reward = {bound}; "
+        f"{'within' if max_abs_reward[0] <= bound else 'EXCEEDED'})"
+    )
     print(f"params finite: {all_finite(params)}; whole train state finite: {all_finite(final)}")
     print(
         f"RSS MiB: after first iteration {rss[0]:.1f}, end {rss[-1]:.1f}, peak {max(rss):.1f} "

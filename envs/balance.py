@@ -22,8 +22,11 @@ from mjxbot.types import (
 
 
 def _balance_disturbances() -> DisturbanceConfig:
+    # Bumps at a workstation: 40-120 N for 0.05-0.2 s (2-24 N s) every 2-4 s.
+    # The PD hold survives about half of its 10 s episodes under them and the
+    # whole-body QP more (docs/plant.md): recoverable, with room to learn.
     return DisturbanceConfig(
-        push=PushConfig(enabled=True),
+        push=PushConfig(enabled=True, force=(40.0, 120.0), interval=(2.0, 4.0)),
         physics=PhysicsRandConfig(enabled=True),
         sensing=SensingConfig(enabled=True),
     )
@@ -56,6 +59,7 @@ class BalanceConfig(EnvConfig):
             "torque": 0.05,
             "action_rate": 0.01,
             "alive": 1.0,
+            "termination": -100.0,
         }
     )
 
@@ -110,6 +114,7 @@ class Balance(HumanoidEnv):
         "torque",
         "action_rate",
         "alive",
+        "termination",
     )
     task_metric_names = (
         "balance/falls",
@@ -167,4 +172,7 @@ class Balance(HumanoidEnv):
             "torque": -jnp.mean(jnp.square(torque)),
             "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
             "alive": jnp.ones(()),
+            # 1 on the step of a fall: weighted by ctrl_dt like every term, so a
+            # scale of -100 costs 2 per fall at 0.02 s (two seconds of `alive`).
+            "termination": self.fallen(data).astype(jnp.float32),
         }

@@ -1,4 +1,4 @@
-"""The vectorizable humanoid env core: PD control, substeps, auto-reset, NaN guard.
+"""The vectorizable humanoid env core: PD control, substeps, auto-reset, divergence guard.
 
 An env is a pair of pure functions, `reset(rng) -> State` and
 `step(state, action) -> State`, safe to `jit` and `vmap`. Tasks subclass
@@ -19,7 +19,7 @@ from mujoco import mjx
 from mjxbot.disturbances import Disturber, push_xfrc
 from mjxbot.errors import ConfigError, ModelError
 from mjxbot.robot import Robot, load_robot
-from mjxbot.types import EnvConfig, Observation, State
+from mjxbot.types import EnvConfig, GuardConfig, Observation, State
 from mjxbot.wbc import WholeBodyController
 
 # Relative tolerance for ctrl_dt being an integer multiple of sim_dt.
@@ -39,6 +39,28 @@ def torso_rotation(robot: Robot, data: mjx.Data) -> jax.Array:
 def gravity_in_torso(robot: Robot, data: mjx.Data) -> jax.Array:
     """`[3]` unit gravity direction in the torso frame; `[0, 0, -1]` when upright."""
     return torso_rotation(robot, data).T @ jnp.array([0.0, 0.0, -1.0])
+
+
+def diverged(robot: Robot, data: mjx.Data, guard: GuardConfig) -> jax.Array:
+    """True when finite physics has left every plausible state (`GuardConfig` bounds).
+
+    Checks actuated-joint speeds and positions (against the model's ranges
+    widened by `joint_range_margin`), base linear and angular speed, and the
+    base's horizontal distance from the origin.
+    """
+    joint_speed = jnp.abs(data.qvel[robot.qvel_adr]).max()
+    qpos = data.qpos[robot.qpos_adr]
+    lo, hi = robot.joint_range[:, 0], robot.joint_range[:, 1]
+    limited = robot.joint_limited
+    margin = guard.joint_range_margin
+    out_of_range = limited & ((qpos < lo - margin) | (qpos > hi + margin))
+    return (
+        (joint_speed > guard.max_joint_speed)
+        | out_of_range.any()
+        | (jnp.linalg.norm(data.qvel[0:3]) > guard.max_base_speed)
+        | (jnp.linalg.norm(data.qvel[3:6]) > guard.max_base_angular_speed)
+        | (jnp.linalg.norm(data.qpos[0:2]) > guard.max_base_distance)
+    )
 
 
 def torso_velocity(robot: Robot, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
@@ -82,6 +104,14 @@ class HumanoidEnv:
         self.robot = load_robot(config.robot)
         self.mj_model = self.robot.model
         self.mj_model.opt.timestep = config.sim_dt
+        if config.solver_iterations < 0 or config.ls_iterations < 0:
+            raise ConfigError(
+                "solver_iterations and ls_iterations must be >= 0 (0 keeps the MJCF's)"
+            )
+        if config.solver_iterations:
+            self.mj_model.opt.iterations = config.solver_iterations
+        if config.ls_iterations:
+            self.mj_model.opt.ls_iterations = config.ls_iterations
         # Before put_model: the disturber checks names and may edit the MuJoCo model.
         self.disturber = Disturber(
             config.disturbances, self.mj_model, self.robot.qvel_adr, self.n_substeps, config.ctrl_dt
@@ -183,6 +213,11 @@ class HumanoidEnv:
         """
         del action, info
         return data
+
+    def weighted_reward(self, terms: dict[str, jax.Array]) -> jax.Array:
+        """`ctrl_dt * sum(scale * term)`: a step's reward, so a return is in weighted seconds."""
+        scales = self.config.reward_scales
+        return self.config.ctrl_dt * sum(scales.get(k, 0.0) * v for k, v in terms.items())
 
     def terminated(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         """True when the episode fails; by default when the robot has fallen."""
@@ -374,6 +409,7 @@ class HumanoidEnv:
     def _zero_metrics(self) -> dict[str, jax.Array]:
         metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
         metrics["nonfinite_resets"] = jnp.zeros(())
+        metrics["diverged_resets"] = jnp.zeros(())
         metrics.update({name: jnp.zeros(()) for name in self.task_metric_names})
         return {**metrics, **self.disturber.zero_metrics()}
 
@@ -414,11 +450,16 @@ class HumanoidEnv:
         task_info, task_metrics = self.advance_task(data, info, planned)
         info_now = {**planned, **task_info}
         terms = self.reward_terms(data, action, info_now)
-        scales = self.config.reward_scales
-        reward = sum(scales.get(k, 0.0) * v for k, v in terms.items())
-        reward = jnp.where(nonfinite, 0.0, reward)
+        reward = self.weighted_reward(terms)
+        # Finite but absurd physics (or a reward past the bound) is reset like a NaN:
+        # nothing from it reaches the learner.
+        guard = self.config.guard
+        blown = diverged(self.robot, data, guard) | ~(jnp.abs(reward) <= guard.max_reward)
+        blown = blown & ~nonfinite
+        broken = nonfinite | blown
+        reward = jnp.where(broken, 0.0, reward)
         steps = info["steps"] + 1
-        terminated = self.terminated(data, info_now) | nonfinite
+        terminated = self.terminated(data, info_now) | broken
         truncated = (steps >= self.config.episode_length) & ~terminated
         done = terminated | truncated
 
@@ -430,9 +471,10 @@ class HumanoidEnv:
         data, obs, next_info = tree_where(done, restarted, continued)
         next_info["truncation"] = truncated.astype(jnp.float32)
 
-        metrics = {f"reward/{k}": jnp.where(nonfinite, 0.0, v) for k, v in terms.items()}
+        metrics = {f"reward/{k}": jnp.where(broken, 0.0, v) for k, v in terms.items()}
         metrics["nonfinite_resets"] = state.metrics["nonfinite_resets"] + nonfinite
-        metrics.update({k: jnp.where(nonfinite, 0.0, v) for k, v in task_metrics.items()})
+        metrics["diverged_resets"] = state.metrics["diverged_resets"] + blown
+        metrics.update({k: jnp.where(broken, 0.0, v) for k, v in task_metrics.items()})
         if self.disturber.active:
             obs, next_info, metrics = self.disturber.finish_step(
                 state, obs, next_info, done, plan, metrics

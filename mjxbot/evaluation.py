@@ -37,6 +37,8 @@ Z95 = 1.959963984540054
 MODE_ZERO_ACTION = 0  # PD hold (zero action), or QP only on a `controller="qp"` env
 MODE_POLICY = 1
 SECONDS_PER_HOUR = 3600.0
+# Height (m) the video camera looks at: mid-body, so head and soles both show.
+VIDEO_LOOKAT_HEIGHT = 0.7
 
 PolicyFn = Callable[[dict[str, jax.Array], jax.Array], Any]
 
@@ -119,7 +121,7 @@ class Runner:
     without disturbances); `advance(state, mode, key)` runs `length` steps
     and returns `(state, trace)`, `trace` a dict of `[length, B]` arrays
     (`done`, `truncation`, `reward`, the task metrics, the cumulative
-    counters `disturbance/pushes` and `nonfinite_resets` when present, any
+    counters `disturbance/pushes`, `nonfinite_resets` and `diverged_resets`, any
     `qp/*` metric) plus `qpos` / `mocap_pos` `[length, V, ...]` of the first
     `video_envs` rows. One compile per (env, length, batch size).
     """
@@ -137,7 +139,8 @@ class Runner:
         self.video_envs = video_envs
         traced = set(self.names.traced())
         zero_metrics = jax.eval_shape(env.reset, jax.random.key(0)).metrics
-        traced |= {n for n in zero_metrics if n in ("disturbance/pushes", "nonfinite_resets")}
+        counters = ("disturbance/pushes", "nonfinite_resets", "diverged_resets")
+        traced |= {n for n in zero_metrics if n in counters}
         traced |= {n for n in zero_metrics if n.startswith("qp/")}
         self.traced = tuple(sorted(traced))
         nmocap = env.mj_model.nmocap
@@ -827,6 +830,10 @@ def render_video(
     model = copy.copy(mj_model)
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, tile_w)
     model.vis.global_.offheight = max(model.vis.global_.offheight, tile_h)
+    # A brighter headlight than the MJCF's: the scene's one overhead light leaves
+    # the robot's sides dark at this camera angle.
+    model.vis.headlight.ambient[:] = 0.45
+    model.vis.headlight.diffuse[:] = 0.55
     try:
         renderer = mujoco.Renderer(model, tile_h, tile_w)
     except Exception as e:  # noqa: BLE001 - GL backends fail with many types
@@ -844,7 +851,9 @@ def render_video(
     data = mujoco.MjData(model)
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance, camera.azimuth, camera.elevation = 3.0, 135.0, -15.0
+    # Close enough to see the feet step: the whole 1.5 m robot, soles included,
+    # fills the tile's height (MuJoCo's 45 degree vertical field of view).
+    camera.distance, camera.azimuth, camera.elevation = 2.3, 135.0, -10.0
     writer = imageio.get_writer(
         str(path),
         fps=fps,
@@ -865,7 +874,7 @@ def render_video(
                         data.mocap_pos[:] = trace["mocap_pos"][t, e]
                         data.mocap_quat[:] = trace["mocap_quat"][t, e]
                     mujoco.mj_kinematics(model, data)
-                    camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], 0.9]
+                    camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], VIDEO_LOOKAT_HEIGHT]
                     renderer.update_scene(data, camera=camera)
                     r, c = divmod(e, cols)
                     frame[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = (

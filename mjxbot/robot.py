@@ -68,6 +68,8 @@ class Robot:
       kp: `[nu]` proportional gains.
       kd: `[nu]` derivative gains.
       torque_limit: `[nu, 2]` actuator control range (torque limits).
+      joint_range: `[nu, 2]` range of each actuated joint.
+      joint_limited: `[nu]` whether that joint has a range.
     """
 
     model: mujoco.MjModel
@@ -80,6 +82,8 @@ class Robot:
     kp: np.ndarray
     kd: np.ndarray
     torque_limit: np.ndarray
+    joint_range: np.ndarray
+    joint_limited: np.ndarray
 
     @property
     def nu(self) -> int:
@@ -155,4 +159,6 @@ def load_robot(config: RobotConfig) -> Robot:
         kp=gains[:, 0],
         kd=gains[:, 1],
         torque_limit=model.actuator_ctrlrange.copy(),
+        joint_range=model.jnt_range[joints].copy(),
+        joint_limited=model.jnt_limited[joints].astype(bool),
     )

@@ -75,6 +75,41 @@ class RobotConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class GuardConfig:
+    """Bounds past which an env's physics counts as diverged (`mjxbot.env.diverged`).
+
+    A diverged env is reset inside the jitted step like a non-finite one, its
+    reward and metrics for that step are zeroed, and it is counted in
+    `diverged_resets`. The bounds sit far outside anything a standing or
+    stepping humanoid reaches (docs/plant.md: under 10 rad/s when PD-held, a
+    few tens when pushed) and far inside where float32 physics has lost meaning.
+
+    Attributes:
+      max_joint_speed: actuated-joint speed (rad/s or m/s).
+      max_base_speed: floating-base linear speed (m/s).
+      max_base_angular_speed: floating-base angular speed (rad/s).
+      joint_range_margin: how far (rad or m) a limited joint may pass its range.
+      max_base_distance: horizontal distance (m) of the base from the origin.
+      max_reward: largest `|reward|` of one control step that reaches the
+        learner; a step beyond it is treated as diverged. Rewards are
+        `ctrl_dt`-scaled, so this is 250 weighted units per second at 0.02 s.
+    """
+
+    max_joint_speed: float = 100.0
+    max_base_speed: float = 20.0
+    max_base_angular_speed: float = 50.0
+    joint_range_margin: float = 0.5
+    max_base_distance: float = 100.0
+    max_reward: float = 5.0
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not value > 0:
+                raise ConfigError(f"guard.{field.name}: must be > 0, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """Settings shared by every humanoid task.
 
@@ -83,6 +118,10 @@ class EnvConfig:
       impl: MJX implementation, `jax` everywhere or `warp` where installed.
       ctrl_dt: control period in seconds (one `step` call).
       sim_dt: physics timestep; `ctrl_dt` must be a multiple of it.
+      solver_iterations: constraint-solver iterations (`opt.iterations`); 0
+        keeps the MJCF's. Too few leave contacts unconverged: feet chatter
+        and slide (docs/plant.md).
+      ls_iterations: line-search iterations (`opt.ls_iterations`); 0 keeps the MJCF's.
       episode_length: control steps before an episode is truncated.
       continuous: an episode that ends by time-out (not by a failure) hands its
         robot state (base and joint positions and velocities) to the next one,
@@ -94,6 +133,9 @@ class EnvConfig:
       fall_height: torso height (m) below which the robot has fallen.
       fall_tilt: torso tilt from vertical (rad) beyond which it has fallen.
       reward_scales: reward term name -> weight; unknown terms are rejected.
+        A step's reward is `ctrl_dt * sum(weight * term)`, so a return reads
+        in weighted seconds (Playground's convention).
+      guard: bounds of the divergence guard.
       disturbances: pushes, per-episode physics, sensing and part randomization
         sampled inside the jitted `reset`/`step`; all families off by default.
       controller: `pd` turns actions into joint targets of the PD law; `qp`
@@ -105,6 +147,8 @@ class EnvConfig:
     impl: Literal["jax", "warp"] = "jax"
     ctrl_dt: float = 0.02
     sim_dt: float = 0.004
+    solver_iterations: int = 0
+    ls_iterations: int = 0
     episode_length: int = 500
     continuous: bool = False
     action_scale: float = 0.3
@@ -113,6 +157,7 @@ class EnvConfig:
     fall_height: float = 0.55
     fall_tilt: float = 0.8
     reward_scales: dict[str, float] = dataclasses.field(default_factory=dict)
+    guard: GuardConfig = dataclasses.field(default_factory=lambda: GuardConfig())
     disturbances: DisturbanceConfig = dataclasses.field(default_factory=lambda: DisturbanceConfig())
     controller: Literal["pd", "qp"] = "pd"
     wbc: WBCConfig = dataclasses.field(default_factory=lambda: WBCConfig())
@@ -271,6 +316,40 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CurriculumConfig:
+    """Success-gated disturbance levels (`mjxbot.training.curriculum`).
+
+    Each env carries a level in `[min_level, 1]` (`info["curriculum"]`, the
+    scale of push forces, torques and kicks). When one of its episodes ends by
+    time-out the level rises by `up`; when it ends by a fall it drops by
+    `down`. Levels settle where an env survives `down / (up + down)` of its
+    episodes. Evaluation always runs at level 1. Without push or kick
+    disturbances the level has no effect.
+
+    Attributes:
+      enabled: drive the levels during training (on by default; without
+        pushes it changes nothing); off keeps the env's own
+        `disturbances.curriculum` for the whole run.
+      start: level of every env at the start of a run.
+      up: rise after a survived episode.
+      down: drop after a fall.
+      min_level: the level never goes below this.
+    """
+
+    enabled: bool = True
+    start: float = 0.2
+    up: float = 0.1
+    down: float = 0.3
+    min_level: float = 0.0
+
+    def __post_init__(self):
+        for name in ("start", "up", "down", "min_level"):
+            _check_value(f"curriculum.{name}", getattr(self, name), 0.0, 1.0)
+        if self.start < self.min_level:
+            raise ConfigError(f"curriculum.start={self.start} is below min_level={self.min_level}")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """One training experiment.
 
@@ -284,6 +363,7 @@ class TrainConfig:
       logging: console, files, W&B.
       checkpoint: checkpoint cadence and retention.
       eval: final evaluation.
+      curriculum: disturbance levels driven by the trainer.
     """
 
     env_name: str = "balance"
@@ -294,6 +374,7 @@ class TrainConfig:
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    curriculum: CurriculumConfig = dataclasses.field(default_factory=CurriculumConfig)
 
 
 # ---------------------------------------------------------------- disturbances
@@ -414,7 +495,7 @@ class PhysicsRandConfig:
     kp_scale: tuple[float, float] = (0.9, 1.1)
     kd_scale: tuple[float, float] = (0.9, 1.1)
     latency: tuple[int, int] = (0, 2)
-    gravity_tilt: tuple[float, float] = (0.0, 0.05)
+    gravity_tilt: tuple[float, float] = (0.0, 0.01)
 
     def __post_init__(self):
         self.validate()

@@ -169,6 +169,42 @@ def test_nonfinite_state_is_reset_and_counted(stand):
     assert not bool(again.done) and float(again.metrics["nonfinite_resets"]) == 1.0
 
 
+def _knee(env) -> int:
+    knee = next(i for i in range(env.robot.nu) if "knee" in env.mj_model.actuator(i).name)
+    return int(env.robot.qpos_adr[knee])
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        ("base speed", lambda d, env: d.replace(qvel=d.qvel.at[0:3].set(300.0))),
+        ("base far away", lambda d, env: d.replace(qpos=d.qpos.at[0].set(1e6))),
+        ("joint past its range", lambda d, env: d.replace(qpos=d.qpos.at[_knee(env)].add(5.0))),
+    ],
+    ids=lambda p: p[0],
+)
+def test_finite_divergence_is_reset_and_counted(stand, plant):
+    # Finite but absurd: the guard must catch it like a NaN, not let it into the learner.
+    env = stand.env
+    state = stand.reset(jax.random.key(5))
+    poisoned = state.replace(data=plant[1](state.data, env))
+    after = stand.step(poisoned, jnp.zeros(env.action_size))
+    assert bool(after.done) and not bool(after.info["truncation"])
+    assert float(after.metrics["diverged_resets"]) == 1.0
+    assert float(after.metrics["nonfinite_resets"]) == 0.0
+    assert float(after.reward) == 0.0
+    assert all(float(v) == 0.0 for k, v in after.metrics.items() if k.startswith("reward/"))
+    # The next episode starts fresh at home and is not counted again.
+    np.testing.assert_allclose(after.data.qpos[:2], env.robot.home_qpos[:2], atol=1e-6)
+    again = stand.step(after, jnp.zeros(env.action_size))
+    assert not bool(again.done) and float(again.metrics["diverged_resets"]) == 1.0
+
+
+def test_guard_bounds_are_validated():
+    with pytest.raises(ConfigError, match="guard.max_joint_speed"):
+        mjxbot.load_env("stand", guard={"max_joint_speed": 0.0})
+
+
 def test_multistep_rollout_compiles_once(compiled):
     env = compiled.env
     for seed in (6, 7):

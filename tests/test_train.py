@@ -288,3 +288,11 @@ def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
     # The same global program as two local devices.
     a, b = metrics(two_device_run)[-1], metrics(run_dir)[-1]
     assert math.isclose(a["eval/return"], b["eval/return"], rel_tol=1e-4)
+
+
+def test_learning_curve_axis_ignores_a_diverged_spike():
+    from mjxbot.training.logging import robust_limits
+
+    returns = [float(r) for r in range(100)] + [-1.46e16]
+    lo, hi = robust_limits(returns)
+    assert -20.0 < lo < 0.0 and 99.0 < hi < 120.0, (lo, hi)

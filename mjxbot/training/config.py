@@ -28,7 +28,7 @@ CPU_NUM_ENVS = 32
 # a few minutes together) and the final evaluations: at the ~1.1-1.5k
 # training steps/s measured there, 600k steps take 7-9 minutes.
 CPU_NUM_TIMESTEPS = 600_000
-CPU_EVAL_ENVS = 32
+CPU_EVAL_ENVS = 128
 # (field, min, max) of PPO's float settings.
 PPO_FLOAT_RANGES = (
     ("learning_rate", 0.0, 1.0),

@@ -159,7 +159,14 @@ def train(
     should_stop = should_stop or (lambda: False)
     env = localize_env(env if env is not None else load_env(config.env_name, config.env))
     mesh = make_mesh()
-    trainer = make_trainer(env, ppo_cfg, config.network, mesh=mesh, trace_counter=trace_counter)
+    trainer = make_trainer(
+        env,
+        ppo_cfg,
+        config.network,
+        mesh=mesh,
+        trace_counter=trace_counter,
+        curriculum=config.curriculum,
+    )
     meta = run_meta(config, env)
 
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))

@@ -35,8 +35,10 @@ from flax import linen
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from mjxbot.disturbances import set_curriculum
 from mjxbot.env import HumanoidEnv
-from mjxbot.types import NetworkConfig, PPOConfig, State
+from mjxbot.training.curriculum import advance_levels, mean_level, start_levels
+from mjxbot.types import CurriculumConfig, NetworkConfig, PPOConfig, State
 
 BATCH_AXIS = "batch"
 
@@ -187,6 +189,7 @@ def make_trainer(
     network: NetworkConfig,
     mesh: Mesh | None = None,
     trace_counter: list[int] | None = None,
+    curriculum: CurriculumConfig | None = None,
 ) -> Trainer:
     """Builds the PPO functions for `env` with `ppo.num_envs` envs.
 
@@ -196,7 +199,10 @@ def make_trainer(
       network: network config.
       mesh: if given, minibatches are constrained to be split along its batch axis.
       trace_counter: a one-element list incremented whenever `train_step` is traced.
+      curriculum: success-gated disturbance levels moved during the rollout;
+        None or disabled leaves the env's own level.
     """
+    curriculum = curriculum or CurriculumConfig()
     num_envs, unroll = ppo.num_envs, ppo.unroll_length
     minibatch = num_envs // ppo.num_minibatches
     obs_size = env.observation_size
@@ -234,7 +240,7 @@ def make_trainer(
     def init(key: jax.Array) -> TrainState:
         key_net, key_env, key_next = jax.random.split(key, 3)
         normalizer, params = init_policy_params(networks, obs_size, key_net)
-        state = batched_reset(jax.random.split(key_env, num_envs))
+        state = start_levels(batched_reset(jax.random.split(key_env, num_envs)), curriculum)
         zeros = jnp.zeros((num_envs,))
         ts = TrainState(
             params=params,
@@ -254,7 +260,7 @@ def make_trainer(
             logits = policy_apply(ts.normalizer, ts.params.policy, state.obs)
             raw = dist.sample_no_postprocessing(logits, key_t)
             action = dist.postprocess(raw)
-            nstate = batched_step(state, action)
+            nstate = advance_levels(batched_step(state, action), curriculum)
             ep_return = carry.episode_return + nstate.reward
             ep_length = carry.episode_length + 1.0
             done = nstate.done
@@ -298,10 +304,10 @@ def make_trainer(
         scales = env.config.reward_scales
         for name, value in stats["metrics"].items():
             if name.startswith("reward/"):
-                # Per-step mean of the unscaled term and of its weighted share.
+                # Per-step mean of the unscaled term and of its share of the reward.
                 term = name.removeprefix("reward/")
                 out[name] = value.mean()
-                out[f"reward_scaled/{term}"] = value.mean() * scales.get(term, 0.0)
+                out[f"reward_scaled/{term}"] = value.mean() * scales.get(term, 0.0) * env.dt
             else:
                 # Counters (disturbances, non-finite resets): per-step mean and
                 # the sum over envs at the end of the rollout.
@@ -350,6 +356,8 @@ def make_trainer(
         metrics = {f"loss/{k}": v.mean() for k, v in loss_metrics.items()}
         metrics.update(rollout_metrics(stats))
         metrics["reward/total"] = data.reward.mean()
+        metrics["reward/max_abs"] = jnp.abs(data.reward).max()
+        metrics["curriculum/level"] = mean_level(env_carry.state)
         new_ts = TrainState(
             params=params,
             normalizer=normalizer,
@@ -361,8 +369,11 @@ def make_trainer(
         return new_ts, metrics
 
     def evaluate(params: tuple, use_policy: jax.Array, keys: jax.Array) -> dict[str, jax.Array]:
-        """One deterministic episode per key, `[N]` keys; zero action when not `use_policy`."""
-        state = batched_reset(keys)
+        """One deterministic episode per key, `[N]` keys; zero action when not `use_policy`.
+
+        Disturbances run at full strength (curriculum level 1) whatever the training level.
+        """
+        state = set_curriculum(batched_reset(keys), 1.0)
         n = keys.shape[0]
 
         def step(carry, _):
@@ -382,6 +393,8 @@ def make_trainer(
             step, init_carry, None, length=env.config.episode_length
         )
         return {
+            "survived": n - fell.sum(),
+            "episodes": jnp.full((), n, jnp.float32),
             "return": ret.mean(),
             "return_std": ret.std(),
             "length": length.mean(),

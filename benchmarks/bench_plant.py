@@ -26,7 +26,7 @@ import numpy as np
 
 import mjxbot
 from mjxbot.evaluation import wilson_interval
-from mjxbot.types import DisturbanceConfig, PhysicsRandConfig, PushConfig, SensingConfig
+from mjxbot.types import DisturbanceConfig, PhysicsRandConfig
 
 # Every physics range at its neutral value: a case then sets the one it measures.
 NEUTRAL = PhysicsRandConfig(
@@ -53,7 +53,8 @@ def cases() -> dict[str, DisturbanceConfig]:
     out = {"everything off": DisturbanceConfig()}
     for mu in (0.3, 0.4, 0.8, 1.2):
         out[f"floor friction {mu}"] = physics_case(floor_friction=(mu, mu))
-    defaults = PhysicsRandConfig(enabled=True)
+    balance = mjxbot.ALL_ENVS["balance"].config_class()
+    defaults = balance.disturbances.physics
     for name in ("mass_scale", "strength_scale", "kp_scale", "kd_scale", "damping_scale"):
         lo, hi = getattr(defaults, name)
         for end in (lo, hi):
@@ -64,9 +65,9 @@ def cases() -> dict[str, DisturbanceConfig]:
     tilt = defaults.gravity_tilt[1]
     out[f"gravity tilt {tilt}"] = physics_case(gravity_tilt=(tilt, tilt))
     out["default physics + sensing"] = DisturbanceConfig(
-        physics=defaults, sensing=SensingConfig(enabled=True)
+        physics=defaults, sensing=balance.disturbances.sensing
     )
-    out["default pushes only"] = DisturbanceConfig(push=PushConfig(enabled=True))
+    out["default pushes only"] = DisturbanceConfig(push=balance.disturbances.push)
     return out
 
 

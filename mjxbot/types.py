@@ -222,6 +222,10 @@ class NetworkConfig:
         [-1, 1]; `tanh_normal` (Brax's default) learns a state-dependent std
         that starts near softplus(0) = 0.69 and squashes samples into (-1, 1).
       init_noise_std: initial action noise std of the `normal` distribution.
+        At 0.3 the sampled actions alone (0.09 rad of joint-target noise per
+        step) fell most `balance` training envs even without pushes, which
+        held the success-gated curriculum near 0; 0.1 let it rise but the
+        policy did worse at full push strength (docs/plant.md).
       mean_init_scale: with `normal`, the variance scale of the actor's output
         layer at init; None keeps the hidden layers' initializer.
 

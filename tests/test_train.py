@@ -109,7 +109,8 @@ def test_full_run_writes_everything(full_run):
     assert train_steps == [80, 160, 240, 320]
     first = records[0]
     assert any(k.startswith("reward/") for k in first)
-    assert "env/nonfinite_resets_total" in first
+    assert "env/nonfinite_resets_total" in first and "env/diverged_resets_total" in first
+    assert 0.0 <= first["curriculum/level"] <= 1.0 and first["reward/max_abs"] >= 0.0
     assert sorted(p.name for p in (full_run / "checkpoints").iterdir()) == ["160", "320"]
     assert (full_run / "learning_curve.png").stat().st_size > 1000
     info = json.loads((full_run / "run_info.json").read_text())
@@ -117,7 +118,10 @@ def test_full_run_writes_everything(full_run):
     assert info["first_iteration_s"] > 0
     evals = json.loads((full_run / "eval.json").read_text())
     assert {"eval/return", "eval_pd/return"} <= set(evals)
-    assert "policy vs PD hold" in (full_run / "stdout.txt").read_text()
+    assert evals["eval/episodes"] == config.eval.num_envs
+    assert 0 <= evals["eval/survived"] <= evals["eval/episodes"]
+    table = (full_run / "stdout.txt").read_text()
+    assert "policy vs PD hold" in table and "95% interval" in table
 
 
 def test_wandb_offline_run_holds_metrics(full_run):

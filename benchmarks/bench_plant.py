@@ -28,24 +28,9 @@ import mjxbot
 from mjxbot.evaluation import wilson_interval
 from mjxbot.types import DisturbanceConfig, PhysicsRandConfig
 
-# Every physics range at its neutral value: a case then sets the one it measures.
-NEUTRAL = PhysicsRandConfig(
-    enabled=True,
-    floor_friction=(0.0, 0.0),
-    mass_scale=(1.0, 1.0),
-    com_offset=(0.0, 0.0),
-    damping_scale=(1.0, 1.0),
-    armature_scale=(1.0, 1.0),
-    strength_scale=(1.0, 1.0),
-    kp_scale=(1.0, 1.0),
-    kd_scale=(1.0, 1.0),
-    latency=(0, 0),
-    gravity_tilt=(0.0, 0.0),
-)
-
 
 def physics_case(**ranges) -> DisturbanceConfig:
-    return DisturbanceConfig(physics=dataclasses.replace(NEUTRAL, **ranges))
+    return DisturbanceConfig(physics=PhysicsRandConfig.only(**ranges))
 
 
 def cases() -> dict[str, DisturbanceConfig]:

@@ -504,6 +504,26 @@ class PhysicsRandConfig:
     def __post_init__(self):
         self.validate()
 
+    @classmethod
+    def only(cls, **ranges: tuple[float, float]) -> PhysicsRandConfig:
+        """Enabled, with every range at its neutral value except the `ranges` given.
+
+        For measuring one randomization alone, e.g. `only(floor_friction=(0.4, 0.4))`.
+        """
+        neutral = {
+            "floor_friction": (0.0, 0.0),
+            "mass_scale": (1.0, 1.0),
+            "com_offset": (0.0, 0.0),
+            "damping_scale": (1.0, 1.0),
+            "armature_scale": (1.0, 1.0),
+            "strength_scale": (1.0, 1.0),
+            "kp_scale": (1.0, 1.0),
+            "kd_scale": (1.0, 1.0),
+            "latency": (0, 0),
+            "gravity_tilt": (0.0, 0.0),
+        }
+        return cls(enabled=True, **{**neutral, **ranges})
+
     def validate(self) -> None:
         where = "disturbances.physics"
         _check_range(f"{where}.floor_friction", self.floor_friction, lower=0.0)

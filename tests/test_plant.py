@@ -53,19 +53,7 @@ def balance(disturbances: DisturbanceConfig):
 
 def test_pd_hold_stands_calmly_at_every_floor_friction():
     # Floor friction alone is randomized; each env then gets one of FRICTIONS.
-    physics = PhysicsRandConfig(
-        enabled=True,
-        floor_friction=(min(FRICTIONS), max(FRICTIONS)),
-        mass_scale=(1.0, 1.0),
-        com_offset=(0.0, 0.0),
-        damping_scale=(1.0, 1.0),
-        armature_scale=(1.0, 1.0),
-        strength_scale=(1.0, 1.0),
-        kp_scale=(1.0, 1.0),
-        kd_scale=(1.0, 1.0),
-        latency=(0, 0),
-        gravity_tilt=(0.0, 0.0),
-    )
+    physics = PhysicsRandConfig.only(floor_friction=(min(FRICTIONS), max(FRICTIONS)))
     env = balance(DisturbanceConfig(physics=physics))
     n = len(FRICTIONS) * ENVS_PER_FRICTION
     state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.key(0), n))

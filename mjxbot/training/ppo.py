@@ -202,7 +202,7 @@ def make_trainer(
       curriculum: success-gated disturbance levels moved during the rollout;
         None or disabled leaves the env's own level.
     """
-    curriculum = curriculum or CurriculumConfig()
+    curriculum = curriculum or CurriculumConfig(enabled=False)
     num_envs, unroll = ppo.num_envs, ppo.unroll_length
     minibatch = num_envs // ppo.num_minibatches
     obs_size = env.observation_size

@@ -130,6 +130,7 @@ class HumanoidEnv:
         self._qvel_adr = jnp.asarray(self.robot.qvel_adr)
         self._kp = jnp.asarray(self.robot.kp)
         self._kd = jnp.asarray(self.robot.kd)
+        # Joint-torque limits (gear included); `torque_to_ctrl` divides by the gear.
         self._torque_lo = jnp.asarray(self.robot.torque_limit[:, 0])
         self._torque_hi = jnp.asarray(self.robot.torque_limit[:, 1])
         # Whole-body QP (controller "qp"); None keeps the PD path untouched.
@@ -261,10 +262,12 @@ class HumanoidEnv:
     def pd_torque(
         self, data: mjx.Data, targets: jax.Array, drive: dict[str, jax.Array] | None = None
     ) -> jax.Array:
-        """`[nu]` PD torques toward `targets`, clipped to the actuator limits.
+        """`[nu]` PD joint torques toward `targets`, clipped to the actuator limits.
 
-        `drive` optionally holds per-episode `[nu]` scales: `kp_scale` and
-        `kd_scale` on the gains, `strength` on the torque and its limits.
+        These are torques at the joints (`Robot.torque_limit`, gear included);
+        `torque_to_ctrl` turns them into `data.ctrl`. `drive` optionally holds
+        per-episode `[nu]` scales: `kp_scale` and `kd_scale` on the gains,
+        `strength` on the torque and its limits.
         """
         if drive is None:
             error = targets - data.qpos[self._qpos_adr]
@@ -277,6 +280,10 @@ class HumanoidEnv:
             kp * error - kd * data.qvel[self._qvel_adr], self._torque_lo, self._torque_hi
         )
         return torque * drive["strength"] if "strength" in drive else torque
+
+    def torque_to_ctrl(self, torque: jax.Array) -> jax.Array:
+        """`[nu]` `data.ctrl` that applies the joint `torque`: `torque / gear` (`Robot.gear`)."""
+        return self.robot.torque_to_ctrl(torque)
 
     def physics(
         self,
@@ -300,14 +307,16 @@ class HumanoidEnv:
         if push is None:
 
             def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
-                return mjx.step(model, d.replace(ctrl=self.pd_torque(d, targets, drive))), None
+                ctrl = self.torque_to_ctrl(self.pd_torque(d, targets, drive))
+                return mjx.step(model, d.replace(ctrl=ctrl)), None
 
             data, _ = jax.lax.scan(substep, data, None, length=self.n_substeps)
             return data
 
         def pushed_substep(d: mjx.Data, i: jax.Array) -> tuple[mjx.Data, None]:
             xfrc = push_xfrc(self.mj_model.nbody, push, i)
-            d = d.replace(ctrl=self.pd_torque(d, targets, drive), xfrc_applied=xfrc)
+            ctrl = self.torque_to_ctrl(self.pd_torque(d, targets, drive))
+            d = d.replace(ctrl=ctrl, xfrc_applied=xfrc)
             return mjx.step(model, d), None
 
         data, _ = jax.lax.scan(pushed_substep, data, jnp.arange(self.n_substeps))
@@ -350,7 +359,7 @@ class HumanoidEnv:
             d, tau, warm = carry
             if per_substep:
                 tau, warm = control(d, warm)
-            d = d.replace(ctrl=tau)
+            d = d.replace(ctrl=self.torque_to_ctrl(tau))
             if push is not None:
                 d = d.replace(xfrc_applied=push_xfrc(self.mj_model.nbody, push, i))
             return (mjx.step(model, d), tau, warm), None

@@ -10,8 +10,11 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from mjxbot.errors import ModelError
+from mjxbot.errors import ConfigError, ModelError
 from mjxbot.types import RobotConfig
+
+# `RobotConfig.home_key` value that names the model's default pose instead of a keyframe.
+QPOS0 = "qpos0"
 
 
 def assets_dir() -> Path:
@@ -64,10 +67,12 @@ class Robot:
       hand_ids: `[n_hands]` body ids.
       qpos_adr: `[nu]` qpos index of each actuated joint.
       qvel_adr: `[nu]` qvel index of each actuated joint.
-      home_qpos: `[nq]` the home keyframe.
+      home_qpos: `[nq]` the home pose (keyframe or `qpos0`, see `RobotConfig.home_key`).
       kp: `[nu]` proportional gains.
       kd: `[nu]` derivative gains.
-      torque_limit: `[nu, 2]` actuator control range (torque limits).
+      torque_limit: `[nu, 2]` joint torque (or force) limits of each actuator:
+        `gear * ctrlrange` intersected with `gear * forcerange` where limited.
+      gear: `[nu]` each motor's gear ratio, joint torque per unit of `ctrl`.
       joint_range: `[nu, 2]` range of each actuated joint.
       joint_limited: `[nu]` whether that joint has a range.
     """
@@ -84,6 +89,20 @@ class Robot:
     torque_limit: np.ndarray
     joint_range: np.ndarray
     joint_limited: np.ndarray
+    gear: np.ndarray
+
+    @property
+    def unit_gear(self) -> bool:
+        """True when every gear is 1: `ctrl` is the joint torque itself."""
+        return bool(np.all(self.gear == 1.0))
+
+    def torque_to_ctrl(self, torque):
+        """`ctrl` that makes each motor apply `torque` (`[..., nu]`, numpy or jax) to its joint.
+
+        MuJoCo applies `gear * ctrl` through a joint transmission; with unit
+        gears `torque` is returned unchanged.
+        """
+        return torque if self.unit_gear else torque / self.gear
 
     @property
     def nu(self) -> int:
@@ -109,12 +128,156 @@ def _gains(model: mujoco.MjModel, table: dict[str, tuple[float, float]]) -> np.n
     return np.asarray(gains, dtype=np.float64).reshape(model.nu, 2)
 
 
-def load_robot(config: RobotConfig) -> Robot:
-    """Loads the MJCF named by `config` and resolves its bodies, joints and gains.
+def _keyframes(model: mujoco.MjModel) -> str:
+    """The model's keyframes for an error message: `home (#0), #1, ...`, or `(none)`."""
+    keys = [
+        f"{model.key(k).name} (#{k})" if model.key(k).name else f"#{k}" for k in range(model.nkey)
+    ]
+    return ", ".join(keys) or "(none)"
+
+
+def _home_qpos(model: mujoco.MjModel, home_key: str | int) -> np.ndarray:
+    """`[nq]` the pose `home_key` names (see `RobotConfig.home_key`)."""
+    hint = f'; or set robot.home_key to a keyframe index or "{QPOS0}" (the default pose)'
+    if home_key == QPOS0:
+        return model.qpos0.copy()
+    if isinstance(home_key, int):
+        if home_key >= model.nkey:
+            raise ModelError(
+                f"keyframe index {home_key} not in the model; its keyframes are: "
+                f"{_keyframes(model)}{hint}"
+            )
+        return model.key_qpos[home_key].copy()
+    key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, home_key)
+    if key < 0:
+        raise ModelError(
+            f"keyframe {home_key!r} not in the model; its keyframes are: {_keyframes(model)}{hint}"
+        )
+    return model.key_qpos[key].copy()
+
+
+def _subtree(model: mujoco.MjModel, roots: np.ndarray) -> np.ndarray:
+    """`[nbody]` whether each body is one of `roots` or a descendant of one."""
+    inside = np.zeros(model.nbody, bool)
+    inside[roots] = True
+    for body in range(1, model.nbody):  # parents come before their children
+        inside[body] |= inside[model.body_parentid[body]]
+    return inside
+
+
+def check_standing(
+    model: mujoco.MjModel,
+    qpos: np.ndarray,
+    torso_id: int,
+    foot_ids: np.ndarray,
+    tolerance: float,
+    what: str,
+) -> None:
+    """Checks that `qpos` stands the robot on the floor (z = 0).
+
+    The lowest point of the feet's geoms (their bounding boxes, collision geoms
+    where the feet have any, including geoms of bodies below the feet) must
+    lie within `tolerance` of the floor, and the torso origin at least
+    `tolerance` above every foot body's origin.
 
     Raises:
-      ModelError: missing file, MJCF errors, unknown names, no floating base,
-        actuators that do not drive a single hinge or slide joint.
+      ConfigError: one line naming `what` (the pose) and the failed condition.
+    """
+    if len(foot_ids) == 0:
+        raise ConfigError(f"{what}: the standing check needs robot.feet, and none are named")
+    data = mujoco.MjData(model)
+    data.qpos[:] = qpos
+    mujoco.mj_kinematics(model, data)
+    geoms = np.flatnonzero(_subtree(model, foot_ids)[model.geom_bodyid])
+    colliding = geoms[(model.geom_contype[geoms] | model.geom_conaffinity[geoms]) != 0]
+    geoms = colliding if len(colliding) else geoms
+    if len(geoms) == 0:
+        raise ConfigError(f"{what}: the feet have no geoms for the standing check")
+    up = data.geom_xmat[geoms].reshape(-1, 3, 3)[:, 2, :]  # world z row of each geom frame
+    center, half = model.geom_aabb[geoms, :3], model.geom_aabb[geoms, 3:]
+    bottom = data.geom_xpos[geoms, 2] + (up * center).sum(1) - (np.abs(up) * half).sum(1)
+    lowest = float(bottom.min())
+    if abs(lowest) > tolerance:
+        raise ConfigError(
+            f"{what} does not stand on the floor: the lowest foot point is at z = {lowest:.3f} m, "
+            f"beyond robot.home_height_tolerance = {tolerance} m of z = 0"
+        )
+    torso_z, feet_z = float(data.xpos[torso_id, 2]), float(data.xpos[foot_ids, 2].max())
+    if torso_z < feet_z + tolerance:
+        raise ConfigError(
+            f"{what} is not upright: the torso origin (z = {torso_z:.3f} m) is not "
+            f"robot.home_height_tolerance = {tolerance} m above the feet (z = {feet_z:.3f} m)"
+        )
+
+
+def _check_motor(model: mujoco.MjModel, i: int) -> None:
+    """Refuses actuators the PD law cannot drive: only gear-scaled motors on one joint."""
+    name = model.actuator(i).name or f"#{i}"
+    joint_types = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+    joint = model.actuator_trnid[i, 0]
+    if model.actuator_trntype[i] != mujoco.mjtTrn.mjTRN_JOINT or (
+        model.jnt_type[joint] not in joint_types
+    ):
+        raise ModelError(
+            f"actuator {name!r} must drive one hinge or slide joint (a joint transmission; "
+            "tendon, site, slider-crank and body transmissions are not supported)"
+        )
+    motor = (
+        model.actuator_dyntype[i] == mujoco.mjtDyn.mjDYN_NONE
+        and model.actuator_gaintype[i] == mujoco.mjtGain.mjGAIN_FIXED
+        and model.actuator_gainprm[i, 0] == 1.0
+        and not model.actuator_gainprm[i, 1:].any()
+        and (
+            model.actuator_biastype[i] == mujoco.mjtBias.mjBIAS_NONE
+            or not model.actuator_biasprm[i].any()
+        )
+    )
+    if not motor:
+        raise ModelError(
+            f"actuator {name!r} is not a motor (gain 1, no bias, no activation dynamics): "
+            "position/velocity servos and general actuators with their own gains are not "
+            "supported, mjxbot's PD law drives torque motors"
+        )
+    gear = model.actuator_gear[i]
+    if gear[0] == 0.0 or gear[1:].any():
+        raise ModelError(
+            f"actuator {name!r} has gear {' '.join(f'{g:g}' for g in gear)}: "
+            "mjxbot needs one nonzero gear ratio (gear[0]) and the other five 0"
+        )
+    if not (model.actuator_ctrllimited[i] or model.actuator_forcelimited[i]):
+        raise ModelError(
+            f"actuator {name!r} has neither a ctrlrange nor a forcerange: "
+            "mjxbot needs each motor's torque limits"
+        )
+
+
+def _torque_limits(model: mujoco.MjModel) -> np.ndarray:
+    """`[nu, 2]` joint torque limits of gain-1 motors: `gear` times ctrlrange ∩ forcerange.
+
+    A motor's actuator force is its (clamped) `ctrl`, clamped to `forcerange`
+    where `forcelimited`; the joint receives `gear` times that force.
+    """
+    limits = np.empty((model.nu, 2))
+    for i in range(model.nu):
+        lo, hi = -np.inf, np.inf
+        if model.actuator_ctrllimited[i]:
+            lo, hi = model.actuator_ctrlrange[i]
+        if model.actuator_forcelimited[i]:
+            lo = max(lo, model.actuator_forcerange[i, 0])
+            hi = min(hi, model.actuator_forcerange[i, 1])
+        limits[i] = np.sort(model.actuator_gear[i, 0] * np.array([lo, hi]))
+    return limits
+
+
+def load_robot(config: RobotConfig) -> Robot:
+    """Loads the MJCF named by `config` and resolves its bodies, joints, gains and home pose.
+
+    Raises:
+      ModelError: missing file, MJCF errors, unknown names or keyframes, no
+        floating base, actuators other than gear-scaled torque motors on a
+        single hinge or slide joint (`_check_motor`).
+      ConfigError: a home pose given by index or `"qpos0"` that fails
+        `check_standing`.
     """
     model = load_model(config.mjcf)
     (torso_id,) = _ids(model, mujoco.mjtObj.mjOBJ_BODY, (config.torso_body,), "body")
@@ -130,35 +293,27 @@ def load_robot(config: RobotConfig) -> Robot:
         )
     if model.nu == 0:
         raise ModelError("the model has no actuators")
-    joint_types = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
     for i in range(model.nu):
-        joint = model.actuator_trnid[i, 0]
-        if model.actuator_trntype[i] != mujoco.mjtTrn.mjTRN_JOINT or (
-            model.jnt_type[joint] not in joint_types
-        ):
-            raise ModelError(
-                f"actuator {model.actuator(i).name!r} must drive one hinge or slide joint"
-            )
-    key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, config.home_key)
-    if key < 0:
-        keys = [model.key(k).name for k in range(model.nkey)]
-        raise ModelError(
-            f"keyframe {config.home_key!r} not in the model; its keyframes are: "
-            f"{', '.join(keys) or '(none)'}"
-        )
+        _check_motor(model, i)
+    home_qpos = _home_qpos(model, config.home_key)
+    foot_ids = np.asarray(_ids(model, mujoco.mjtObj.mjOBJ_BODY, config.feet, "body"), dtype=int)
+    if config.home_key == QPOS0 or isinstance(config.home_key, int):
+        what = f"robot.home_key {config.home_key!r}"
+        check_standing(model, home_qpos, torso_id, foot_ids, config.home_height_tolerance, what)
     joints = model.actuator_trnid[:, 0]
     gains = _gains(model, config.gains)
     return Robot(
         model=model,
         torso_id=torso_id,
-        foot_ids=np.asarray(_ids(model, mujoco.mjtObj.mjOBJ_BODY, config.feet, "body")),
+        foot_ids=foot_ids,
         hand_ids=np.asarray(_ids(model, mujoco.mjtObj.mjOBJ_BODY, config.hands, "body")),
         qpos_adr=model.jnt_qposadr[joints].copy(),
         qvel_adr=model.jnt_dofadr[joints].copy(),
-        home_qpos=model.key_qpos[key].copy(),
+        home_qpos=home_qpos,
         kp=gains[:, 0],
         kd=gains[:, 1],
-        torque_limit=model.actuator_ctrlrange.copy(),
+        torque_limit=_torque_limits(model),
         joint_range=model.jnt_range[joints].copy(),
         joint_limited=model.jnt_limited[joints].astype(bool),
+        gear=model.actuator_gear[:, 0].copy(),
     )

@@ -52,7 +52,15 @@ class RobotConfig:
       torso_body: the floating-base body (it must own the free joint).
       feet: foot body names.
       hands: hand body names.
-      home_key: keyframe used as the nominal standing pose and PD target.
+      home_key: the nominal standing pose and PD target: a keyframe name
+        (`"home"`), a keyframe index (`0`, for models whose keyframes have no
+        names), or `"qpos0"` (reserved: the model's default pose, for models
+        without keyframes; it wins over a keyframe named "qpos0"). A pose given
+        by index or `"qpos0"` must pass the standing check of
+        `mjxbot.robot.check_standing`; a named keyframe is trusted as is.
+      home_height_tolerance: standing check (m): the lowest foot-geom point must
+        lie within this distance of the floor (z = 0), and the torso origin at
+        least this far above every foot body's origin.
       gains: regex over actuator names -> (kp, kd); the first match wins and
         every actuator must match one entry.
     """
@@ -61,7 +69,8 @@ class RobotConfig:
     torso_body: str = "torso"
     feet: tuple[str, ...] = ("left_foot", "right_foot")
     hands: tuple[str, ...] = ("left_hand", "right_hand")
-    home_key: str = "home"
+    home_key: str | int = "home"
+    home_height_tolerance: float = 0.05
     gains: dict[str, tuple[float, float]] = dataclasses.field(
         default_factory=lambda: {
             "hip": (600.0, 10.0),
@@ -72,6 +81,17 @@ class RobotConfig:
             "finger": (200.0, 5.0),
         }
     )
+
+    def __post_init__(self):
+        key = self.home_key
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise ConfigError(f"robot.home_key: expected a keyframe name or index, got {key!r}")
+        if isinstance(key, int) and key < 0:
+            raise ConfigError(f"robot.home_key: a keyframe index must be >= 0, got {key}")
+        if not self.home_height_tolerance > 0:
+            raise ConfigError(
+                f"robot.home_height_tolerance: must be > 0, got {self.home_height_tolerance}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,7 +96,7 @@ def run_standing(
         tau, warm = tick(
             jnp.asarray(data.qpos, jnp.float32), jnp.asarray(data.qvel, jnp.float32), warm
         )
-        data.ctrl[:] = np.asarray(tau)
+        data.ctrl[:] = robot.torque_to_ctrl(np.asarray(tau))
         ticks[k] = time.perf_counter() - start
         iterations[k] = int(warm.iterations)
         data.xfrc_applied[:] = 0.0

@@ -16,14 +16,15 @@ Errors (missing run, a policy for another robot or task, bad flags) are one
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import tyro
 
 EVAL_FILE = "eval.json"
 LEARNING_CURVES = "learning_curves.png"
@@ -39,108 +40,136 @@ ROBUSTNESS_MAX_SCALE = 2.0
 SHIFT_CHUNK_STEPS = 1000
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from mjxbot.errors import ArgumentParser
+def _arg(metavar: str | None = None, hint: bool = True):
+    return tyro.conf.arg(metavar=metavar, help_behavior_hint=None if hint else "")
 
-    p = ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("source", help="run directory (train.py --run-dir) or exported policy")
-    p.add_argument("--task", help="task to evaluate on (default: the policy's own)")
-    p.add_argument(
-        "--episodes", type=int, default=0, help="episodes per actor (default: by hardware)"
-    )
-    p.add_argument(
-        "--seed", type=int, help="seed of the eval episodes (default: the run's eval.seed)"
-    )
-    p.add_argument("--controller", choices=("pd", "qp"), help="controller of the policy's env")
-    p.add_argument(
-        "--disturbances",
-        default="on",
-        metavar="on|off|FILE",
-        help="on: the task's own; off: none; FILE: a YAML disturbances mapping",
-    )
-    p.add_argument(
-        "--baselines",
-        default="pd,qp",
-        metavar="LIST",
-        help="comma list of baselines: pd (PD hold), qp (QP only); 'none' for none",
-    )
-    p.add_argument(
-        "--shift-hours",
-        type=float,
-        default=0.0,
-        metavar="H",
-        help="simulate H hours of continuous operation per station",
-    )
-    p.add_argument(
-        "--stations",
-        type=int,
-        default=0,
-        help="parallel stations in shift mode (default: --episodes)",
-    )
-    p.add_argument(
-        "--robustness-points",
-        type=int,
-        default=6,
-        help="push magnitudes of the robustness curve (0 skips it)",
-    )
-    p.add_argument(
-        "--push-max",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="largest push force of the curve (default: 2x the config's max force)",
-    )
-    p.add_argument(
-        "--robustness-seconds",
-        type=float,
-        default=0.0,
-        help="time each env runs per point (default: push interval max + 2 s)",
-    )
-    p.add_argument("--video", metavar="FILE.mp4", help="render a few policy envs to this mp4")
-    p.add_argument("--video-envs", type=int, default=4)
-    p.add_argument("--video-size", default="640x480", metavar="WxH")
-    p.add_argument(
-        "--video-frames",
-        type=int,
-        default=0,
-        help="frames, one per control step (default: one episode)",
-    )
-    p.add_argument("--out", help="output directory (default: RUN/eval)")
-    args = p.parse_args(argv)
+
+@dataclasses.dataclass
+class EvalArgs:
+    """Evaluate a trained policy (a run directory or an export) against the baselines."""
+
+    source: Annotated[str, tyro.conf.Positional, _arg("SOURCE")]
+    """run directory (train.py --run-dir) or exported policy"""
+    task: Annotated[str | None, _arg("TASK", hint=False)] = None
+    """task to evaluate on (default: the policy's own)"""
+    episodes: Annotated[int, _arg("N", hint=False)] = 0
+    """episodes per actor (default: by hardware)"""
+    seed: Annotated[int | None, _arg("SEED", hint=False)] = None
+    """seed of the eval episodes (default: the run's eval.seed)"""
+    controller: Annotated[Literal["pd", "qp"] | None, _arg("{pd,qp}", hint=False)] = None
+    """controller of the policy's env (default: the policy's own)"""
+    disturbances: Annotated[str, _arg("on|off|FILE")] = "on"
+    """on: the task's own; off: none; FILE: a YAML disturbances mapping"""
+    baselines: Annotated[str, _arg("LIST")] = "pd,qp"
+    """comma list of baselines: pd (PD hold), qp (QP only); 'none' for none"""
+    shift_hours: Annotated[float, _arg("H")] = 0.0
+    """simulate H hours of continuous operation per station"""
+    stations: Annotated[int, _arg("N", hint=False)] = 0
+    """parallel stations in shift mode (default: --episodes)"""
+    robustness_points: Annotated[int, _arg("N")] = 6
+    """push magnitudes of the robustness curve (0 skips it)"""
+    push_max: Annotated[float, _arg("N", hint=False)] = 0.0
+    """largest push force of the curve (default: 2x the config's max force)"""
+    robustness_seconds: Annotated[float, _arg("S", hint=False)] = 0.0
+    """time each env runs per point (default: push interval max + 2 s)"""
+    video: Annotated[str | None, _arg("FILE.mp4", hint=False)] = None
+    """render a few policy envs to this mp4 (needs OpenGL: EGL or OSMesa)"""
+    video_envs: Annotated[int, _arg("N")] = 4
+    """envs tiled in the video"""
+    video_size: Annotated[str, _arg("WxH")] = "640x480"
+    """video size in pixels (even)"""
+    video_frames: Annotated[int, _arg("N", hint=False)] = 0
+    """frames, one per control step (default: one episode)"""
+    out: Annotated[str | None, _arg("DIR", hint=False)] = None
+    """output directory (default: RUN/eval)"""
+    # Derived by parse_args from the flags above.
+    video_wh: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
+    baseline_set: set[str] = dataclasses.field(default_factory=set, init=False)
+
+
+def parse_args(argv: list[str] | None) -> EvalArgs:
+    from mjxbot.export import cli_error as error
+    from mjxbot.export import parse_cli
+
+    args = parse_cli(EvalArgs, argv, "python eval.py", __doc__.split("\n\n")[0])
     if args.episodes < 0:
-        p.error(f"--episodes must be >= 1, got {args.episodes}")
+        error(f"--episodes must be >= 1, got {args.episodes}")
     if args.shift_hours < 0 or not math.isfinite(args.shift_hours):
-        p.error(f"--shift-hours must be >= 0, got {args.shift_hours}")
+        error(f"--shift-hours must be >= 0, got {args.shift_hours}")
     if args.robustness_points < 0 or args.robustness_points == 1:
-        p.error("--robustness-points must be 0 (skip) or >= 2")
+        error("--robustness-points must be 0 (skip) or >= 2")
     if args.video:
         if not args.video.endswith(".mp4"):
-            p.error(f"--video must name an .mp4 file, got {args.video}")
+            error(f"--video must name an .mp4 file, got {args.video}")
         try:
             w, h = (int(v) for v in args.video_size.lower().split("x"))
         except ValueError:
-            p.error(f"--video-size must be WxH, e.g. 640x480; got {args.video_size!r}")
+            error(f"--video-size must be WxH, e.g. 640x480; got {args.video_size!r}")
         if w < 2 or h < 2 or w % 2 or h % 2:
-            p.error(f"--video-size needs even sizes >= 2 (H.264), got {args.video_size}")
+            error(f"--video-size needs even sizes >= 2 (H.264), got {args.video_size}")
         args.video_wh = (w, h)
         if args.video_envs < 1 or args.video_frames < 0:
-            p.error("--video-envs must be >= 1 and --video-frames >= 0")
+            error("--video-envs must be >= 1 and --video-frames >= 0")
     baselines = {b.strip() for b in args.baselines.split(",") if b.strip()} - {"none"}
     if baselines - {"pd", "qp"}:
-        p.error(f"--baselines: unknown {sorted(baselines - {'pd', 'qp'})}; use pd, qp or none")
+        error(f"--baselines: unknown {sorted(baselines - {'pd', 'qp'})}; use pd, qp or none")
     args.baseline_set = baselines
     return args
 
 
-def setup_gl() -> str:
-    """Chooses the MuJoCo GL backend before mujoco is imported; returns it."""
-    if not os.environ.get("MUJOCO_GL"):
-        gpu = Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia").exists()
-        os.environ["MUJOCO_GL"] = "egl" if gpu else "osmesa"
-    backend = os.environ["MUJOCO_GL"]
-    if backend in ("egl", "osmesa"):
-        os.environ.setdefault("PYOPENGL_PLATFORM", backend)
-    return backend
+# -------------------------------------------------------------------- GL
+# The library each headless MuJoCo GL backend loads (PyOpenGL finds it by this name).
+GL_LIBRARIES = {"egl": "EGL", "osmesa": "OSMesa"}
+GL_HINT = (
+    "install Debian's libosmesa6 (apt-get install libosmesa6) and set MUJOCO_GL=osmesa, "
+    "or render on a GPU node with EGL (MUJOCO_GL=egl)"
+)
+# MJXBOT_GL=none: behave as if no GL library were installed (no video; tests use it).
+GL_OFF_VALUES = ("none", "off", "0", "false")
+_gl: tuple[str | None, str | None] | None = None
+
+
+def find_gl_library(backend: str) -> str | None:
+    """The shared library `backend` needs, if the dynamic loader can find it."""
+    import ctypes.util
+
+    if os.environ.get("MJXBOT_GL", "").strip().lower() in GL_OFF_VALUES:
+        return None
+    return ctypes.util.find_library(GL_LIBRARIES[backend])
+
+
+def setup_gl() -> tuple[str | None, str | None]:
+    """Chooses the MuJoCo GL backend before mujoco is imported: `(backend, None)`, or
+    `(None, why)` when no headless backend's library is there (then no video, all else runs).
+
+    A backend is only put into `MUJOCO_GL` when its library is found: `import mujoco` with
+    `MUJOCO_GL=osmesa` and no libOSMesa fails outright. A user's `MUJOCO_GL=egl|osmesa`
+    whose library is missing is dropped for the same reason.
+    """
+    global _gl
+    if _gl is not None:
+        return _gl
+    hidden = os.environ.get("MJXBOT_GL", "").strip().lower() in GL_OFF_VALUES
+    note = " (hidden by MJXBOT_GL=none)" if hidden else ""
+    asked = os.environ.get("MUJOCO_GL", "").strip().lower()
+    if asked and asked not in GL_LIBRARIES:
+        _gl = (asked, None)  # glfw, glx, ...: MuJoCo's own business
+        return _gl
+    gpu = Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia").exists()
+    candidates = [asked] if asked else (["egl", "osmesa"] if gpu else ["osmesa"])
+    for backend in candidates:
+        if find_gl_library(backend):
+            os.environ["MUJOCO_GL"] = backend
+            os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+            _gl = (backend, None)
+            return _gl
+    if asked:
+        os.environ.pop("MUJOCO_GL")
+        if os.environ.get("PYOPENGL_PLATFORM", "").lower() == asked:
+            os.environ.pop("PYOPENGL_PLATFORM")
+    missing = " or ".join(f"MUJOCO_GL={b} needs lib{GL_LIBRARIES[b]}" for b in candidates)
+    _gl = (None, f"no OpenGL library: {missing}, not found{note}; {GL_HINT}")
+    return _gl
 
 
 # ------------------------------------------------------------------ loading
@@ -239,8 +268,8 @@ def check_policy_fits(source: Source, env, task: str) -> None:
 
 
 # ------------------------------------------------------------------ running
-def run(args: argparse.Namespace) -> int:
-    backend_gl = setup_gl()
+def run(args: EvalArgs) -> int:
+    backend_gl, no_gl = setup_gl()
     import jax
     import numpy as np
     from rich.console import Console
@@ -337,8 +366,10 @@ def run(args: argparse.Namespace) -> int:
 
     # ---------------------------------------------------------- episodes
     episode_length = main_env.config.episode_length
-    video_frames = args.video_frames or episode_length if args.video else 0
-    video_envs = min(args.video_envs, n) if args.video else 0
+    # Without a GL library the video is skipped: its envs are not even traced.
+    render = bool(args.video) and backend_gl is not None
+    video_frames = args.video_frames or episode_length if render else 0
+    video_envs = min(args.video_envs, n) if render else 0
     results: dict[str, ev.GroupReport] = {}
     runners: dict[str, ev.Runner] = {}
     video_trace = None
@@ -465,7 +496,10 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"cycle-time histogram: task {task!r} reports no cycle time")
 
     # ------------------------------------------------------------- video
-    if args.video:
+    if args.video and backend_gl is None:
+        video = {"skipped": no_gl, "backend": None}
+        notes.append(f"video: skipped: {no_gl}")
+    elif args.video:
         w, h = args.video_wh
         log(
             f"[eval] rendering {video_frames} frames of {video_envs} env(s) at {w}x{h} "

@@ -385,10 +385,15 @@ def test_reset_samples_per_env_and_is_deterministic(on):
     assert np.unique(np.asarray(a.info["physics"]["kp_scale"][:, 0])).size == BATCH
     # ... and env 0 does not depend on the other envs' keys.
     other = on.reset(ks.at[1:].set(keys(BATCH - 1, seed=9)))
-    leaves = jax.tree.leaves(a.info["physics"]), jax.tree.leaves(other.info["physics"])
-    for x, y in zip(*leaves, strict=True):
-        np.testing.assert_array_equal(x[0], y[0])
-        assert not np.array_equal(x[1:], y[1:]) or x.dtype == jnp.int32
+    # Every sampled leaf, the integer latency included (7 envs drawing one of 4 latencies all
+    # alike under other keys would be a 4**-7 coincidence, and these keys are fixed).
+    physics, changed = a.info["physics"], other.info["physics"]
+    assert set(physics) == set(changed) and "latency" in physics, sorted(physics)
+    assert any(jnp.issubdtype(x.dtype, jnp.integer) for x in physics.values())
+    for name, x in physics.items():
+        y = changed[name]
+        np.testing.assert_array_equal(x[0], y[0], err_msg=name)
+        assert not np.array_equal(x[1:], y[1:]), f"{name}: envs 1.. ignored their new keys"
     cfg = on.env.config.disturbances.physics
     assert np.all(np.asarray(a.info["physics"]["mass_scale"]) >= cfg.mass_scale[0])
     # Sensing: the actor's observation is corrupted, the critic's is clean.
@@ -607,9 +612,39 @@ def test_all_families_off_is_the_undisturbed_env():
         for x, y in zip(a.consts, b.consts, strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     np.testing.assert_array_equal(envs[0].mj_model.geom_priority, envs[1].mj_model.geom_priority)
-    assert isinstance(envs[0].mjx_model, mjx.Model)
+    # The device models the programs run on: same structure, bitwise identical leaves.
+    models = [env.mjx_model for env in envs]
+    assert all(isinstance(m, mjx.Model) for m in models)
+    assert jax.tree.structure(models[0]) == jax.tree.structure(models[1])
+    for x, y in zip(*map(jax.tree.leaves, models), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_no_retrace_after_all_scenarios(on):
-    """Every scenario above reused the one compiled step (run last)."""
+def test_no_retrace_after_all_scenarios(on, long_rollout):
+    """Every kind of state edit the scenarios above make (step counter, lifted base,
+    push schedule and wrench, per-episode physics, latency, curriculum), and auto-resets
+    across episodes (`long_rollout`), reuse the one compiled step, in any test order."""
+    lifted = _lifted(on, seed=4)
+    scenarios = [
+        no_reset(on.reset(keys(BATCH, seed=5))),
+        lifted,
+        edit(lifted, push={"countdown": jnp.zeros((BATCH,), jnp.int32)}),
+        edit(
+            lifted,
+            push={
+                "remaining": jnp.arange(BATCH, dtype=jnp.int32),
+                "wrench": jnp.ones((BATCH, 6)),
+                "body": jnp.full((BATCH,), on.env.robot.torso_id, jnp.int32),
+            },
+            physics={
+                "gravity": jnp.zeros((BATCH, 3)),
+                "mass_scale": jnp.ones_like(lifted.info["physics"]["mass_scale"]),
+                "latency": jnp.arange(BATCH, dtype=jnp.int32) % 4,
+            },
+        ),
+        dist.set_curriculum(lifted, 0.0),
+        dist.set_curriculum(lifted, 0.5),
+    ]
+    for state in scenarios:
+        jax.block_until_ready(on.step(state, on.zeros()))
     assert on.traces == 1 and on.step._cache_size() == 1

@@ -318,9 +318,12 @@ def test_invalid_input_raises(mutate, match):
 
 
 def test_settings_validation():
-    with pytest.raises(qp.QPInputError):
+    with pytest.raises(
+        qp.QPInputError,
+        match=r"adaptive_rho_interval \(50\) must be a positive multiple of check_interval \(7\)",
+    ):
         qp.QPSettings(check_interval=7, adaptive_rho_interval=50)
-    with pytest.raises(qp.QPInputError):
+    with pytest.raises(qp.QPInputError, match=r"alpha must lie in \(0, 2\), got 2.5"):
         qp.QPSettings(alpha=2.5)
 
 

@@ -199,6 +199,41 @@ def test_video_has_requested_frames_and_size(evaluated):
     assert video["backend"] in ("egl", "osmesa", "glfw")
 
 
+def test_no_gl_library_skips_the_video_only(trained_run, cache, tmp_path):
+    # MJXBOT_GL=none hides every GL library from eval.py, as on a machine without
+    # libosmesa6 or EGL; MUJOCO_GL unset, the real `import mujoco` path runs.
+    proc = run_script(
+        cache,
+        "eval.py",
+        str(trained_run),
+        "--episodes",
+        str(EPISODES),
+        "--baselines",
+        "pd",
+        "--robustness-points",
+        "0",
+        "--video",
+        str(tmp_path / "video.mp4"),
+        "--out",
+        str(tmp_path),
+        env={"MJXBOT_GL": "none", "MUJOCO_GL": "", "PYOPENGL_PLATFORM": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert set(data["results"]) == {"policy", "pd_hold"}
+    assert any(line.strip().startswith("success rate") for line in proc.stdout.splitlines())
+    why = data["video"]["skipped"]
+    assert "libOSMesa" in why and "libosmesa6" in why and "MUJOCO_GL=egl" in why, why
+    video_lines = [
+        line
+        for line in proc.stdout.splitlines() + error_lines(proc.stderr)
+        if "video" in line.lower()
+    ]
+    assert video_lines == [f"note: video: skipped: {why}"], video_lines
+    assert not (tmp_path / "video.mp4").exists()
+
+
 # -------------------------------------------------------------------- errors
 def _eval_main(argv, capsys) -> list[str]:
     sys.path.insert(0, str(ROOT))

@@ -25,6 +25,8 @@ from mjxbot.types import TrainConfig, WandbConfig
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb_run_id"
 CURVE_FILE = "learning_curve.png"
+# Shown until the first iteration's metrics arrive: its XLA compile takes a minute.
+COMPILING = "compiling the training step (first iteration)..."
 
 
 def _has_wandb_key() -> bool:
@@ -198,19 +200,25 @@ class RunLogger:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = Console(stderr=True)
+        self.compiling = True  # until the first iteration's metrics arrive
         if not (self.config.logging.progress_bar and self.console.is_terminal):
+            print(f"{self.config.env_name}: {COMPILING}", file=sys.stderr, flush=True)
             return
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
-            TextColumn("{task.fields[sps]:,.0f} steps/s"),
+            TextColumn("{task.fields[speed]}"),
             TimeRemainingColumn(),
             TextColumn("return {task.fields[ret]}"),
             console=self.console,
         )
         self._task = self._progress.add_task(
-            self.config.env_name, total=self.total_steps, completed=start_step, sps=0.0, ret="-"
+            self.config.env_name,
+            total=self.total_steps,
+            completed=start_step,
+            speed=COMPILING,
+            ret="-",
         )
         self._progress.start()
 
@@ -218,8 +226,10 @@ class RunLogger:
         ret = metrics.get("episode/return", float("nan"))
         ret_text = f"{ret:.2f}" if math.isfinite(ret) else "-"
         sps = metrics.get("time/sps", 0.0)
+        self.compiling = False
         if self._progress is not None:
-            self._progress.update(self._task, completed=step, sps=sps, ret=ret_text)
+            speed = f"{sps:,.0f} steps/s"
+            self._progress.update(self._task, completed=step, speed=speed, ret=ret_text)
         else:
             eta = (self.total_steps - step) / sps if sps > 0 else float("nan")
             eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "-"

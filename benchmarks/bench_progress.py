@@ -53,7 +53,8 @@ def main() -> int:
     evaluate = Evaluator(trainer, episodes, config.eval.seed)
     steps = Checkpointer(args.run_dir / "checkpoints", create=False).all_steps()
 
-    print(f"{args.run_dir}: {len(steps)} checkpoints, {episodes} episodes each, seed {config.eval.seed}")
+    seed = config.eval.seed
+    print(f"{args.run_dir}: {len(steps)} checkpoints, {episodes} episodes each, seed {seed}")
     print(f"{'env steps':>12}  survived    rate  95% interval")
     reached = None
     for step in steps:

@@ -14,8 +14,8 @@ from mjxbot.env import HumanoidEnv, gravity_in_torso, torso_velocity
 from mjxbot.registry import register
 from mjxbot.types import (
     DisturbanceConfig,
-    Observation,
     EnvConfig,
+    Observation,
     PhysicsRandConfig,
     PushConfig,
     SensingConfig,

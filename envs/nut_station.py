@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 from mujoco import mjx
-from mujoco.mjx._src import support
 
 from mjxbot.disturbances import magnetic_force, sample_magnet_strength, sample_part_pose
 from mjxbot.env import HumanoidEnv, torso_rotation
@@ -589,7 +588,7 @@ class NutStation(HumanoidEnv):
         yaw_error = jnp.clip(yaw_error, -0.1, 0.1)
         grip = data.site_xpos[self._grip[side]]
         hand = int(self._hand[side])
-        jacp, jacr = support.jac(self.mjx_model, data, grip, hand)
+        jacp, jacr = mjx.jac(self.mjx_model, data, grip, hand)
         # Aim where the grip point is heading (all dofs: arm and body sway) to damp the loop.
         position_error = position_error - lead * self.config.ctrl_dt * (jacp.T @ data.qvel)
         dofs = self._arm_dof[side]

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from conftest import TINY, TOTAL_STEPS, metrics, run_train
 from mujoco import mjx
-from mujoco.mjx._src import support
 
 import mjxbot
 from mjxbot import qp as qpsolver
@@ -66,10 +65,10 @@ def test_dynamics_equation_cones_and_limits(robot):
             nr = lay.nr
             tau_raw = qp.M_act @ sol.x[:nr] + qp.c_act - qp.Jt_act @ sol.x[nr:]
             points, _ = wbc.contact_points(lay, d)
-            jacp = jax.vmap(lambda p, b: support.jac(mx, d, p, b)[0])(
+            jacp = jax.vmap(lambda p, b: mjx.jac(mx, d, p, b)[0])(
                 points, jnp.asarray(lay.contact_bodies)
             )  # [nc, nv, 3]
-            M = support.full_m(mx, d)
+            M = mjx.full_m(mx, d)
             c = d.qfrc_bias - d.qfrc_passive
             return dict(
                 status=sol.status,

@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 from mujoco import mjx
-from mujoco.mjx._src import passive, smooth, support
 
 from mjxbot.types import WBCConfig
 from mjxbot.wbc.layout import Layout
@@ -99,12 +98,12 @@ def dynamics_terms(model: mjx.Model, data: mjx.Data) -> mjx.Data:
     `mjx.step` the stored `qM`/`qfrc_bias` belong to the previous state, so the
     controller calls this first.
     """
-    data = smooth.kinematics(model, data)
-    data = smooth.com_pos(model, data)
-    data = smooth.crb(model, data)
-    data = smooth.com_vel(model, data)
-    data = passive.passive(model, data)
-    return smooth.rne(model, data)
+    data = mjx.kinematics(model, data)
+    data = mjx.com_pos(model, data)
+    data = mjx.crb(model, data)
+    data = mjx.com_vel(model, data)
+    data = mjx.passive(model, data)
+    return mjx.rne(model, data)
 
 
 def _rot_error(current: jax.Array, target: jax.Array) -> jax.Array:
@@ -146,7 +145,7 @@ def friction(model: mjx.Model, layout: Layout) -> jax.Array:
 
 def _jacobians(model, data, points, bodies):
     """Stacked `[k, 3, nv]` translational and rotational Jacobians of points on bodies."""
-    jacp, jacr = jax.vmap(lambda p, b: support.jac(model, data, p, b))(points, bodies)
+    jacp, jacr = jax.vmap(lambda p, b: mjx.jac(model, data, p, b))(points, bodies)
     return jnp.swapaxes(jacp, 1, 2), jnp.swapaxes(jacr, 1, 2)
 
 
@@ -175,7 +174,7 @@ def build_qp(
     dtype = data.qvel.dtype
     qvel = data.qvel[dofs]
 
-    M = support.full_m(model, data)[dofs][:, dofs]
+    M = mjx.full_m(model, data)[dofs][:, dofs]
     c = (data.qfrc_bias - data.qfrc_passive)[dofs]
 
     # Contacts: fixed candidate points, activity from their height above the floor.

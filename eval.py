@@ -88,8 +88,8 @@ class EvalArgs:
 
 
 def parse_args(argv: list[str] | None) -> EvalArgs:
-    from mjxbot.export import cli_error as error
-    from mjxbot.export import parse_cli
+    from mjxbot.cli import cli_error as error
+    from mjxbot.cli import parse_cli
 
     args = parse_cli(EvalArgs, argv, "python eval.py", __doc__.split("\n\n")[0])
     if args.episodes < 0:

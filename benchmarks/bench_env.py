@@ -67,7 +67,8 @@ def raw_rollout(env, batch: int):
 def mujoco_c_rate(env, seconds: float = 2.0) -> float:
     model = env.mj_model
     data = mujoco.MjData(model)
-    mujoco.mj_resetDataKeyframe(model, data, model.key(env.config.robot.home_key).id)
+    data.qpos[:] = env.robot.home_qpos
+    mujoco.mj_forward(model, data)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for _ in range(100):

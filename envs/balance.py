@@ -177,7 +177,7 @@ class Balance(HumanoidEnv):
         feet = data.xpos[self.robot.foot_ids, :2]
         com_offset = data.subtree_com[self.robot.torso_id, :2] - feet.mean(axis=0)
         posture_error = data.qpos[self._qpos_adr] - self._home_targets
-        torque = data.ctrl / jnp.maximum(jnp.abs(self._torque_hi), 1e-6)
+        torque = self.robot.ctrl_to_torque(data.ctrl) / jnp.maximum(jnp.abs(self._torque_hi), 1e-6)
         return {
             "upright": -gravity_in_torso(self.robot, data)[2],
             "height": jnp.exp(-jnp.square(height_error)),

@@ -505,7 +505,7 @@ class NutStation(HumanoidEnv):
             "seat": jnp.sum(seated),
             "drop": -jnp.sum(on_floor),
             "fall": -self.fallen(data).astype(jnp.float32),
-            "energy": -jnp.sum(jnp.abs(data.ctrl * act_qvel)),
+            "energy": -jnp.sum(jnp.abs(self.robot.ctrl_to_torque(data.ctrl) * act_qvel)),
             "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
         }
 

@@ -104,6 +104,10 @@ class Robot:
         """
         return torque if self.unit_gear else torque / self.gear
 
+    def ctrl_to_torque(self, ctrl):
+        """The joint torques `[..., nu]` that `ctrl` applies: `gear * ctrl`."""
+        return ctrl if self.unit_gear else ctrl * self.gear
+
     @property
     def nu(self) -> int:
         return self.model.nu

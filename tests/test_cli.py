@@ -101,6 +101,19 @@ def test_import_prints_no_warp_notice():
     assert proc.stdout.strip() == "imported"
 
 
+def test_import_starts_no_xla_backend():
+    # train.py parses flags with mjxbot.cli before jax.distributed.initialize,
+    # which must come before any backend starts.
+    code = (
+        "import mjxbot, mjxbot.cli, mjxbot.export, mjxbot.training.loop\n"
+        "from jax._src import xla_bridge\n"
+        "print(sorted(xla_bridge._backends))"
+    )
+    proc = _python("-c", code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+
+
 # ------------------------------------------------------------------ no GL
 @pytest.mark.parametrize("asked", [None, "osmesa"])
 def test_eval_help_needs_no_gl_library(asked):

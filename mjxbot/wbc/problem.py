@@ -22,6 +22,7 @@ Jacobians of the contact points.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -34,7 +35,7 @@ from mjxbot.wbc.layout import Layout
 
 # Inner-pyramid factor: a 4-facet pyramid |fx|, |fy| <= mu' fz lies inside the cone
 # for mu' = mu / sqrt(2).
-_PYRAMID = 1.0 / jnp.sqrt(2.0)
+_PYRAMID = math.sqrt(0.5)
 
 
 @struct.dataclass

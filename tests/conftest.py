@@ -3,8 +3,13 @@
 The CLI helpers run `train.py`/`eval.py` in subprocesses that share one
 persistent JAX compilation cache (`SUBPROCESS_CACHE`), so runs of the same
 program (same task, sizes and device layout) skip the MJX compile. `TINY`
-is the tiny run every CLI test uses: `configs/ci.yaml` (8 envs x 10 steps,
-4 iterations, 50-step episodes) over the reach task.
+is the tiny humanoid run: `configs/ci.yaml` (8 envs x 10 steps, 4 iterations,
+50-step episodes) over the reach task. `MINI` is the same overlay over `stand`
+with the 4-actuator `tests/data/mini_biped.xml`: the trainer, checkpoint, resume
+and fault tests, which exercise plumbing rather than humanoid physics, train it
+(its compile and steps cost a fraction of the humanoid's). `full_run`, the
+uninterrupted `MINI` reference run, and `tiny_run`, the `TINY` one, are trained
+once per session.
 """
 
 import os
@@ -15,8 +20,11 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # session fixtures instead): a full CI run once segfaulted while JAX wrote the QP-controller
 # rollout's executable to it, at the end of a long session; the same test alone passed.
 
+import contextlib  # noqa: E402
 import functools  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -66,6 +74,25 @@ ROOT = Path(__file__).resolve().parents[1]
 TASK = "reach" if "reach" in mjxbot.ALL_ENVS else "stand"
 TINY = ["--config", f"configs/{TASK}.yaml", "--config", "configs/ci.yaml"]
 TOTAL_STEPS = 320  # configs/ci.yaml: 4 iterations of 8 envs x 10 steps
+STEPS_PER_IT = 80  # configs/ci.yaml: 8 envs x 10 steps
+# The mini biped (two legs, no hands, pelvis at 0.52 m) standing: `MINI_CONFIGS`
+# overlaid with `MINI_SETS`, the robot's names and gains (as in test_env's MINI_BIPED)
+# and a fall height below its pelvis.
+MINI_TASK = "stand"
+MINI_BIPED = ROOT / "tests" / "data" / "mini_biped.xml"
+MINI_CONFIGS = [f"configs/{MINI_TASK}.yaml", "configs/ci.yaml"]
+MINI_SETS = [
+    f"env.robot.mjcf={MINI_BIPED}",
+    "env.robot.torso_body=pelvis",
+    "env.robot.feet=[l_sole, r_sole]",
+    "env.robot.hands=[]",
+    "env.robot.gains={hip: [80.0, 3.0], ankle: [40.0, 2.0]}",
+    "env.fall_height=0.3",
+]
+MINI = [
+    *(arg for path in MINI_CONFIGS for arg in ("--config", path)),
+    *(arg for item in MINI_SETS for arg in ("--set", item)),
+]
 # Kept between sessions: entries are keyed by the compiled program.
 SUBPROCESS_CACHE = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
 
@@ -132,13 +159,52 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, expected: str) -> N
     assert "Traceback" not in proc.stderr
 
 
+def train_main(argv: list[str]) -> tuple[int, list[str]]:
+    """`train.main(argv)` in-process: (exit code, stderr lines)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train
+    finally:
+        sys.path.remove(str(ROOT))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = train.main(argv)
+    return code, error_lines(err.getvalue())
+
+
+def assert_cli_error(argv: list[str], expected: str) -> str:
+    """In-process `train.main(argv)` exits 2 with a last `error:` line naming `expected`."""
+    code, err = train_main(argv)
+    assert code == 2 and err and err[-1].startswith("error: "), err[-3:]
+    assert expected in err[-1], err[-1]
+    return err[-1]
+
+
+def complete_steps(run_dir: Path) -> list[int]:
+    """The steps of the complete checkpoints of `run_dir`, ascending."""
+    ckpts = run_dir / "checkpoints"
+    return (
+        sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit()) if ckpts.is_dir() else []
+    )
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of `run_dir` (without its W&B files) as `tmp_path / "run"`, to damage freely."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("wandb*"))
+    return copy
+
+
 @pytest.fixture(scope="session")
 def full_run(cache, tmp_path_factory) -> Path:
-    """The uninterrupted tiny reference run, W&B offline, with a learning curve."""
+    """The uninterrupted `MINI` reference run, W&B offline, with a learning curve.
+
+    Shared by every test that reads a trained run (copy it with `copy_run` to change it).
+    """
     run_dir = tmp_path_factory.mktemp("full") / "run"
     proc = run_train(
         cache,
-        *TINY,
+        *MINI,
         "--set",
         "logging.wandb.mode=auto",
         "--set",
@@ -149,4 +215,15 @@ def full_run(cache, tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir / "stdout.txt").write_text(proc.stdout)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(cache, tmp_path_factory) -> Path:
+    """The uninterrupted humanoid `TINY` run, for comparisons whose tolerances were measured
+    on the humanoid (device and process counts; the mini biped's near-zero posture reward
+    turns last-bit differences into percent ones)."""
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir

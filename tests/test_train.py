@@ -1,8 +1,11 @@
 """train.py end to end: tiny runs in subprocesses that share a compilation cache.
 
-Every run is conftest's `TINY` (`configs/ci.yaml` over the reach task); runs
-that compile the same program hit the persistent JAX cache, so only the first
-of them pays for the MJX compile. The reference run `full_run` is conftest's.
+Every run is conftest's `MINI` (`configs/ci.yaml` over `stand` with the mini
+biped): these tests check the trainer's plumbing (files, checkpoints, resume),
+not humanoid physics; the device and process tests, whose tolerances were
+measured on the humanoid, run conftest's `TINY` (reach) instead. Runs that compile the same program
+hit the persistent JAX cache, so only the first of them pays for the MJX
+compile. The reference run `full_run` is conftest's (trained once per session).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    MINI,
+    MINI_TASK,
     ROOT,
-    TASK,
     TINY,
     TOTAL_STEPS,
     assert_one_line_error,
+    copy_run,
     error_lines,
     metrics,
     run_train,
@@ -99,7 +104,8 @@ def test_resolve_auto_sizes_for_hardware():
 
 def test_full_run_writes_everything(full_run):
     config = tconfig.from_yaml_text((full_run / "config.yaml").read_text())
-    assert config.env_name == TASK and config.ppo.num_envs == 8
+    assert config.env_name == MINI_TASK and config.ppo.num_envs == 8
+    assert config.env.robot.torso_body == "pelvis"  # the mini biped
     records = metrics(full_run)
     train_steps = [r["step"] for r in records if "time/sps" in r]
     assert train_steps == [80, 160, 240, 320]
@@ -134,7 +140,7 @@ def test_load_policy_without_training_code(full_run):
     from mjxbot.training import load_policy
 
     policy, meta = load_policy(full_run)
-    assert meta["env_name"] == TASK and meta["step"] == TOTAL_STEPS
+    assert meta["env_name"] == MINI_TASK and meta["step"] == TOTAL_STEPS
     obs = {k: np.zeros(v, np.float32) for k, v in meta["observation_size"].items()}
     action, _ = policy(obs, jax.random.PRNGKey(0))
     assert action.shape == (meta["action_size"],)
@@ -150,7 +156,7 @@ def test_load_policy_without_training_code(full_run):
 def test_interrupted_and_resumed_run_matches(full_run, cache, tmp_path):
     run_dir = tmp_path / "run"
     wandb_env = {"WANDB_MODE": "offline"}
-    args = [*TINY, "--set", "logging.wandb.mode=auto", "--run-dir", str(run_dir)]
+    args = [*MINI, "--set", "logging.wandb.mode=auto", "--run-dir", str(run_dir)]
     # SIGTERM once the first iteration is logged; --stop-after is the safety
     # net should the signal land after the last iteration.
     proc = subprocess.Popen(
@@ -194,14 +200,8 @@ def test_resume_without_checkpoint_fails(cache, tmp_path):
     )
 
 
-def _copy_run(full_run: Path, tmp_path: Path) -> Path:
-    run_dir = tmp_path / "run"
-    shutil.copytree(full_run, run_dir, ignore=shutil.ignore_patterns("wandb*"))
-    return run_dir
-
-
 def test_corrupted_checkpoint_fails(full_run, cache, tmp_path):
-    run_dir = _copy_run(full_run, tmp_path)
+    run_dir = copy_run(full_run, tmp_path)
     for f in (run_dir / "checkpoints" / "320" / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(b"\x00garbage")
@@ -212,7 +212,7 @@ def test_corrupted_checkpoint_fails(full_run, cache, tmp_path):
     "field, value", [("env_name", "balance"), ("observation_size", {"state": [3]})]
 )
 def test_foreign_checkpoint_fails(full_run, cache, tmp_path, field, value):
-    run_dir = _copy_run(full_run, tmp_path)
+    run_dir = copy_run(full_run, tmp_path)
     meta_file = run_dir / "checkpoints" / "320" / "meta" / "metadata"  # orbax JsonSave
     meta = json.loads(meta_file.read_text())
     meta[field] = value
@@ -225,7 +225,7 @@ def test_foreign_checkpoint_fails(full_run, cache, tmp_path, field, value):
 def test_half_written_checkpoint_is_not_latest(full_run, tmp_path):
     from mjxbot.training import Checkpointer
 
-    run_dir = _copy_run(full_run, tmp_path)
+    run_dir = copy_run(full_run, tmp_path)
     # What orbax leaves behind when killed mid-save: a temporary directory.
     shutil.copytree(
         run_dir / "checkpoints" / "320", run_dir / "checkpoints" / "400.orbax-checkpoint-tmp-1"
@@ -236,8 +236,8 @@ def test_half_written_checkpoint_is_not_latest(full_run, tmp_path):
 # ----------------------------------------------------------------- scale
 
 
-def test_two_devices_match_one(full_run, two_device_run):
-    one, two = metrics(full_run), metrics(two_device_run)
+def test_two_devices_match_one(tiny_run, two_device_run):
+    one, two = metrics(tiny_run), metrics(two_device_run)
     assert [r["step"] for r in one] == [r["step"] for r in two]
     for key in one[0]:
         if key.startswith("reward/"):

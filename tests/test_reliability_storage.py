@@ -1,6 +1,6 @@
 """Unwritable or full run dir, and a save failing mid-run (README, "Guarantees under faults").
 
-All in-process: the CLI fails before any env is built or compiled.
+All in-process: the CLI fails before anything is compiled.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 Config files are merged in order, then `--set key=value` overrides; unknown
 keys and wrong types fail with one `error:` line (exit 2). SIGINT/SIGTERM
 write a checkpoint and exit with 128 + the signal number; `--resume`
-continues exactly. Multi-host: see README ("Multi-host training").
+continues exactly. Multi-host: see README ("Training").
 """
 
 from __future__ import annotations

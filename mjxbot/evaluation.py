@@ -774,17 +774,6 @@ def plot_cycle_times(results: dict[str, GroupReport], path: Path) -> Path | None
 
 
 # -------------------------------------------------------------------- video
-def gl_backend(environ: dict[str, str] | None = None) -> str:
-    """The MuJoCo GL backend to use: `MUJOCO_GL`, else `egl` with an NVIDIA GPU, else `osmesa`."""
-    import os
-
-    environ = os.environ if environ is None else environ
-    if environ.get("MUJOCO_GL"):
-        return environ["MUJOCO_GL"]
-    has_gpu = Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia").exists()
-    return "egl" if has_gpu else "osmesa"
-
-
 def _grid(n: int) -> tuple[int, int]:
     cols = math.ceil(math.sqrt(n))
     return math.ceil(n / cols), cols

@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from mjxbot.envs.stand import StandConfig
 from mujoco import mjx
 
 import mjxbot
 from mjxbot import disturbances as dist
 from mjxbot.config import from_dict, merge
+from mjxbot.envs.stand import StandConfig
 from mjxbot.errors import ConfigError
 from mjxbot.types import (
     DisturbanceConfig,

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from mjxbot.envs.nut_station import NutStation, NutStationConfig, dual_seat_success, seat_success
 from mujoco import mjx
 
 import mjxbot
+from mjxbot.envs.nut_station import NutStation, NutStationConfig, dual_seat_success, seat_success
 from mjxbot.errors import ConfigError
 from mjxbot.types import DisturbanceConfig
 

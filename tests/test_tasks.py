@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from mjxbot.envs.balance import survival_update
 
 import mjxbot
 from mjxbot.disturbances import set_curriculum
+from mjxbot.envs.balance import survival_update
 
 BATCH = 8
 # `balance` pushes of 400-600 N for 0.2 s; the curriculum scales them.

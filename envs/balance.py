@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import mujoco
 from mujoco import mjx
 
-from mjxbot.env import HumanoidEnv, gravity_in_torso, torso_velocity
+from mjxbot import rewards
+from mjxbot.env import HumanoidEnv, torso_rotation, torso_velocity
 from mjxbot.registry import register
 from mjxbot.types import (
     DisturbanceConfig,
@@ -108,17 +109,6 @@ class Balance(HumanoidEnv):
     """Hold `home` against pushes; terminated by a fall."""
 
     config_class = BalanceConfig
-    reward_names = (
-        "upright",
-        "height",
-        "com_over_support",
-        "posture",
-        "feet_in_place",
-        "torque",
-        "action_rate",
-        "alive",
-        "termination",
-    )
     task_metric_names = (
         "balance/falls",
         "balance/pushes_survived",
@@ -173,21 +163,18 @@ class Balance(HumanoidEnv):
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
         cfg = self.config
-        height_error = (data.qpos[2] - self._home_qpos[2]) / cfg.height_sigma
         feet = data.xpos[self.robot.foot_ids, :2]
         com_offset = data.subtree_com[self.robot.torso_id, :2] - feet.mean(axis=0)
-        posture_error = data.qpos[self._qpos_adr] - self._home_targets
-        torque = self.robot.ctrl_to_torque(data.ctrl) / jnp.maximum(jnp.abs(self._torque_hi), 1e-6)
         return {
-            "upright": -gravity_in_torso(self.robot, data)[2],
-            "height": jnp.exp(-jnp.square(height_error)),
+            "upright": rewards.upright(torso_rotation(self.robot, data)),
+            "height": rewards.height(data.qpos[2], self._home_qpos[2], cfg.height_sigma),
             "com_over_support": jnp.exp(-jnp.sum(jnp.square(com_offset)) / cfg.com_sigma**2),
-            "posture": -jnp.sum(jnp.square(posture_error)),
+            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
             "feet_in_place": -jnp.sum(jnp.square(feet - self._feet_home)),
-            "torque": -jnp.mean(jnp.square(torque)),
-            "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
-            "alive": jnp.ones(()),
+            "torque": rewards.torque(self.robot.ctrl_to_torque(data.ctrl), self._torque_hi),
+            "action_rate": rewards.action_rate(action, info["last_action"]),
+            "alive": rewards.alive(),
             # 1 on the step of a fall: weighted by ctrl_dt like every term, so a
             # scale of -100 costs 2 per fall at 0.02 s (two seconds of `alive`).
-            "termination": self.fallen(data).astype(jnp.float32),
+            "termination": rewards.fell(self.fallen(data)),
         }

@@ -29,6 +29,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
+from mjxbot import rewards
 from mjxbot.disturbances import magnetic_force, sample_magnet_strength, sample_part_pose
 from mjxbot.env import HumanoidEnv, torso_rotation
 from mjxbot.errors import ConfigError
@@ -231,18 +232,6 @@ class NutStation(HumanoidEnv):
     """Dual-hand nut seating at a station, one takt cycle per episode."""
 
     config_class = NutStationConfig
-    reward_names = (
-        "reach",
-        "grasp",
-        "lift",
-        "carry",
-        "align",
-        "seat",
-        "drop",
-        "fall",
-        "energy",
-        "action_rate",
-    )
     task_metric_names = (
         "success/dual",
         "success/left",
@@ -495,7 +484,7 @@ class NutStation(HumanoidEnv):
         to_seat = jnp.linalg.norm(s["seat"] - s["nut"], axis=1)
         to_seat_xy = jnp.linalg.norm((s["seat"] - s["nut"])[:, :2], axis=1)
         yaw_match = 0.5 * (1.0 + jnp.cos(cfg.spline_teeth * (s["nut_yaw"] - s["seat_yaw"])))
-        act_qvel = data.qvel[self._qvel_adr]
+        joint_torque = self.robot.ctrl_to_torque(data.ctrl)
         return {
             "reach": jnp.sum(free * jnp.exp(-reach / cfg.reach_sigma)),
             "grasp": jnp.sum(held),
@@ -504,9 +493,9 @@ class NutStation(HumanoidEnv):
             "align": jnp.sum(held * jnp.exp(-to_seat / cfg.align_sigma) * yaw_match),
             "seat": jnp.sum(seated),
             "drop": -jnp.sum(on_floor),
-            "fall": -self.fallen(data).astype(jnp.float32),
-            "energy": -jnp.sum(jnp.abs(self.robot.ctrl_to_torque(data.ctrl) * act_qvel)),
-            "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
+            "fall": -rewards.fell(self.fallen(data)),
+            "energy": rewards.energy(joint_torque, data.qvel[self._qvel_adr]),
+            "action_rate": rewards.action_rate(action, info["last_action"]),
         }
 
     # ------------------------------------------------------------ reference

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import mujoco
 from mujoco import mjx
 
-from mjxbot.env import HumanoidEnv, gravity_in_torso, torso_rotation
+from mjxbot import rewards
+from mjxbot.env import HumanoidEnv, torso_rotation
 from mjxbot.errors import ConfigError
 from mjxbot.registry import register
 from mjxbot.types import EnvConfig, Observation
@@ -53,7 +54,6 @@ class Reach(HumanoidEnv):
     """Bring `robot.hands[hand]` to a target sampled at every reset."""
 
     config_class = ReachConfig
-    reward_names = ("reach", "upright", "posture", "action_rate", "alive")
     task_metric_names = ("reach/distance", "reach/success")
 
     def __init__(self, config: ReachConfig | None = None):
@@ -96,11 +96,10 @@ class Reach(HumanoidEnv):
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
         distance = jnp.linalg.norm(self._hand_to_target(data, info))
-        posture_error = data.qpos[self._qpos_adr] - self._home_targets
         return {
             "reach": jnp.exp(-jnp.square(distance / self.config.distance_sigma)),
-            "upright": -gravity_in_torso(self.robot, data)[2],
-            "posture": -jnp.sum(jnp.square(posture_error)),
-            "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
-            "alive": jnp.ones(()),
+            "upright": rewards.upright(torso_rotation(self.robot, data)),
+            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
+            "action_rate": rewards.action_rate(action, info["last_action"]),
+            "alive": rewards.alive(),
         }

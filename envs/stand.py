@@ -6,17 +6,17 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from mujoco import mjx
 
-from mjxbot.env import HumanoidEnv, gravity_in_torso
+from mjxbot import rewards
+from mjxbot.env import HumanoidEnv, torso_rotation
 from mjxbot.registry import register
 from mjxbot.types import EnvConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class StandConfig(EnvConfig):
-    """`stand` settings. Reward terms: height, upright, posture, action_rate, alive.
+    """`stand` settings. Reward terms: the keys of `reward_scales`.
 
     Attributes:
       height_sigma: width (m) of the Gaussian height reward around home height.
@@ -39,17 +39,14 @@ class Stand(HumanoidEnv):
     """Stand at `home`: rewarded for torso height and uprightness."""
 
     config_class = StandConfig
-    reward_names = ("height", "upright", "posture", "action_rate", "alive")
 
     def reward_terms(
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
-        height_error = (data.qpos[2] - self._home_qpos[2]) / self.config.height_sigma
-        posture_error = data.qpos[self._qpos_adr] - self._home_targets
         return {
-            "height": jnp.exp(-jnp.square(height_error)),
-            "upright": -gravity_in_torso(self.robot, data)[2],
-            "posture": -jnp.sum(jnp.square(posture_error)),
-            "action_rate": -jnp.sum(jnp.square(action - info["last_action"])),
-            "alive": jnp.ones(()),
+            "height": rewards.height(data.qpos[2], self._home_qpos[2], self.config.height_sigma),
+            "upright": rewards.upright(torso_rotation(self.robot, data)),
+            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
+            "action_rate": rewards.action_rate(action, info["last_action"]),
+            "alive": rewards.alive(),
         }

@@ -8,6 +8,7 @@ An env is a pair of pure functions, `reset(rng) -> State` and
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import jax
@@ -63,6 +64,17 @@ def diverged(robot: Robot, data: mjx.Data, guard: GuardConfig) -> jax.Array:
     )
 
 
+def default_reward_terms(config_class: type[EnvConfig]) -> tuple[str, ...]:
+    """A task's reward terms: the keys of its config class's default `reward_scales`.
+
+    The default dict is the one list of a task's terms (Playground's
+    convention): metrics keys, the check on `reward_terms` and the rejection of
+    unknown scales all read it.
+    """
+    field = next(f for f in dataclasses.fields(config_class) if f.name == "reward_scales")
+    return tuple(field.default_factory())
+
+
 def torso_velocity(robot: Robot, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
     """Torso linear and angular velocity in the torso frame, each `[3]`.
 
@@ -116,11 +128,12 @@ class HumanoidEnv:
         self.disturber = Disturber(
             config.disturbances, self.mj_model, self.robot.qvel_adr, self.n_substeps, config.ctrl_dt
         )
-        unknown = sorted(set(config.reward_scales) - set(self.reward_names))
+        self.reward_term_names = default_reward_terms(self.config_class)
+        unknown = sorted(set(config.reward_scales) - set(self.reward_term_names))
         if unknown:
             raise ConfigError(
                 f"unknown reward term {unknown[0]!r}; terms of {type(self).__name__}: "
-                f"{', '.join(self.reward_names)}"
+                f"{', '.join(self.reward_term_names)}"
             )
         self.mjx_model = self._put_model(self.mj_model, config.impl)
         self._data_template = mjx.make_data(self.mj_model, impl=config.impl)
@@ -164,8 +177,6 @@ class HumanoidEnv:
         return {k: v.shape for k, v in obs.items()}
 
     # ------------------------------------------------------------ task hooks
-    reward_names: ClassVar[tuple[str, ...]] = ()
-
     def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
         """Task entries of `info` sampled at every reset (targets, part poses)."""
         del rng
@@ -179,7 +190,11 @@ class HumanoidEnv:
     def reward_terms(
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
-        """Unscaled reward terms, one scalar each, keyed by `reward_names`."""
+        """Unscaled reward terms, one scalar each, keyed by the task's `reward_scales` terms.
+
+        Shared terms come from `mjxbot.rewards`; `step` rejects a dict whose keys
+        differ from the keys of the config class's default `reward_scales`.
+        """
         raise NotImplementedError
 
     task_metric_names: ClassVar[tuple[str, ...]] = ()
@@ -216,7 +231,22 @@ class HumanoidEnv:
         return data
 
     def weighted_reward(self, terms: dict[str, jax.Array]) -> jax.Array:
-        """`ctrl_dt * sum(scale * term)`: a step's reward, so a return is in weighted seconds."""
+        """`ctrl_dt * sum(scale * term)`: a step's reward, so a return is in weighted seconds.
+
+        A term missing from `config.reward_scales` weighs 0.
+
+        Raises:
+          ValueError: when `terms` are not exactly the task's reward terms.
+        """
+        if set(terms) != set(self.reward_term_names):
+            missing = sorted(set(self.reward_term_names) - set(terms))
+            extra = sorted(set(terms) - set(self.reward_term_names))
+            raise ValueError(
+                f"{type(self).__name__}.reward_terms must return exactly the terms of "
+                f"{self.config_class.__name__}.reward_scales "
+                f"({', '.join(self.reward_term_names)}); "
+                f"missing: {missing}, not configured: {extra}"
+            )
         scales = self.config.reward_scales
         return self.config.ctrl_dt * sum(scales.get(k, 0.0) * v for k, v in terms.items())
 
@@ -416,7 +446,7 @@ class HumanoidEnv:
         return mjx.kinematics(self.mjx_model, data)
 
     def _zero_metrics(self) -> dict[str, jax.Array]:
-        metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_names}
+        metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_term_names}
         metrics["nonfinite_resets"] = jnp.zeros(())
         metrics["diverged_resets"] = jnp.zeros(())
         metrics.update({name: jnp.zeros(()) for name in self.task_metric_names})

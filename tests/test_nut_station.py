@@ -131,7 +131,7 @@ class _Scene:
         action = jnp.zeros(self.env.action_size) if action is None else action
         data = mjx.put_data(self.m, self.d)
         terms = self.env.reward_terms(data, action, self.info)
-        assert set(terms) == set(self.env.reward_names)
+        assert set(terms) == set(self.env.config.reward_scales)
         for name, value in terms.items():
             assert np.isfinite(float(value)), name
         return {k: float(v) for k, v in terms.items()}

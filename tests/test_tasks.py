@@ -31,7 +31,8 @@ def test_reward_terms_are_finite_and_signed(name, compiled_env):
     bad_start = start.replace(data=_tilted(start.data, 0.5, 0.1))
     good = compiled.step(start, jnp.zeros(task.action_size)).metrics
     bad = compiled.step(bad_start, jnp.full(task.action_size, 0.5)).metrics
-    terms = {t: (float(good[f"reward/{t}"]), float(bad[f"reward/{t}"])) for t in task.reward_names}
+    names = task.config.reward_scales
+    terms = {t: (float(good[f"reward/{t}"]), float(bad[f"reward/{t}"])) for t in names}
     for term, values in terms.items():
         assert np.isfinite(values).all(), term
     penalties = {"posture", "feet_in_place", "torque", "action_rate"} & set(terms)

@@ -10,8 +10,10 @@ import pytest
 import mjxbot
 from mjxbot import rewards
 from mjxbot.env import default_reward_terms
+from mjxbot.envs.balance import BalanceConfig
 from mjxbot.envs.stand import Stand
 from mjxbot.registry import ALL_ENVS
+from mjxbot.training import config as tconfig
 
 TASKS = ["stand", "balance", "reach", "nut_station"]
 
@@ -101,3 +103,9 @@ def test_terms_other_than_the_configured_ones_are_an_error():
     state = jax.eval_shape(env.reset, jax.random.key(0))
     with pytest.raises(ValueError, match=r"missing: \['alive'\], not configured: \['speed'\]"):
         jax.eval_shape(env.step, state, jnp.zeros(env.action_size))
+
+
+def test_one_scale_from_the_command_line_keeps_the_other_terms():
+    config = tconfig.load([], ["env_name=balance", "env.reward_scales.posture=0"])
+    defaults = BalanceConfig().reward_scales
+    assert config.env.reward_scales == {**defaults, "posture": 0.0}

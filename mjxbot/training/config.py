@@ -54,6 +54,9 @@ def build(data: dict[str, Any]) -> TrainConfig:
             f"unknown env_name {config.env_name!r}; registered envs: {', '.join(sorted(ALL_ENVS))}"
         )
     env_class = ALL_ENVS[config.env_name].config_class
+    scales = env_data.get("reward_scales")
+    if isinstance(scales, dict):  # one term set keeps the others, as `load_env` does
+        env_data = {**env_data, "reward_scales": {**env_class().reward_scales, **scales}}
     env_config = from_dict(env_class, env_data, "env")
     config = dataclasses.replace(config, env=env_config)
     validate(config)

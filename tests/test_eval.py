@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import shutil
 import sys
@@ -55,6 +56,11 @@ def trained_run(cache, tmp_path_factory) -> Path:
     return run_dir
 
 
+def eval_with_pd_hold(run_dir: Path) -> list[str]:
+    """`eval.py RUN --episodes EPISODES --baselines pd`: the start of every eval call here."""
+    return ["eval.py", str(run_dir), "--episodes", str(EPISODES), "--baselines", "pd"]
+
+
 @pytest.fixture(scope="module")
 def evaluated(trained_run, cache, tmp_path_factory):
     """One eval.py call with every part switched on; `(process, eval.json dict, out dir)`.
@@ -66,12 +72,7 @@ def evaluated(trained_run, cache, tmp_path_factory):
     (out / "pushes.yaml").write_text(PUSHES)
     proc = run_script(
         cache,
-        "eval.py",
-        str(trained_run),
-        "--episodes",
-        str(EPISODES),
-        "--baselines",
-        "pd",
+        *eval_with_pd_hold(trained_run),
         "--disturbances",
         str(out / "pushes.yaml"),
         "--robustness-points",
@@ -145,6 +146,12 @@ def test_report_has_every_field(evaluated):
     assert set(curve["survival"]) == {"policy", "pd_hold"}
     shift = data["shift"]
     assert shift["hours"] >= 0.001 and set(shift["results"]) == {"policy", "pd_hold"}
+    assert shift["station_hours"] == pytest.approx(shift["hours"] * shift["stations"])
+    for actor, figures in shift["results"].items():
+        # reach cycles back to back: every station finishes whole cycles in its hours.
+        cycles = shift["hours"] * 3600 / shift["cycle_s"]
+        assert figures["success"]["trials"] >= shift["stations"] * math.floor(cycles), actor
+        assert figures["simulated_hours"] <= shift["station_hours"] + 1e-9, actor
     for name in ("learning_curves", "robustness"):
         assert Path(data["plots"][name]).is_file(), name
     assert data["plots"]["cycle_times"] is None  # reach has no cycle time
@@ -204,12 +211,7 @@ def test_no_gl_library_skips_the_video_only(trained_run, cache, tmp_path):
     # libosmesa6 or EGL; MUJOCO_GL unset, the real `import mujoco` path runs.
     proc = run_script(
         cache,
-        "eval.py",
-        str(trained_run),
-        "--episodes",
-        str(EPISODES),
-        "--baselines",
-        "pd",
+        *eval_with_pd_hold(trained_run),
         "--robustness-points",
         "0",
         "--video",

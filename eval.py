@@ -312,7 +312,7 @@ def run(args: EvalArgs) -> int:
     trained = source.config.env.controller if source.config else source.meta["controller"]
     if trained != controller:
         notes.append(f"policy: trained with controller {trained}, evaluated with {controller}")
-    names = ev.TaskMetrics.of(main_env)
+    names = main_env.task_metrics
     dt = main_env.config.ctrl_dt
     takt = getattr(main_env.config, "takt", None)
     if names.cycle_time and takt is None:

@@ -11,7 +11,7 @@ import mujoco
 from mujoco import mjx
 
 from mjxbot import rewards
-from mjxbot.env import HumanoidEnv, torso_rotation, torso_velocity
+from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation, torso_velocity
 from mjxbot.registry import register
 from mjxbot.types import (
     DisturbanceConfig,
@@ -109,10 +109,10 @@ class Balance(HumanoidEnv):
     """Hold `home` against pushes; terminated by a fall."""
 
     config_class = BalanceConfig
-    task_metric_names = (
-        "balance/falls",
-        "balance/pushes_survived",
-        "balance/max_impulse_survived",
+    task_metrics = TaskMetrics(
+        falls="balance/falls",
+        pushes_survived="balance/pushes_survived",
+        max_impulse="balance/max_impulse_survived",
     )
 
     def __init__(self, config: BalanceConfig | None = None):

@@ -31,7 +31,7 @@ from mujoco import mjx
 
 from mjxbot import rewards
 from mjxbot.disturbances import magnetic_force, sample_magnet_strength, sample_part_pose
-from mjxbot.env import HumanoidEnv, torso_rotation
+from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
 from mjxbot.errors import ConfigError
 from mjxbot.registry import register
 from mjxbot.types import (
@@ -232,13 +232,12 @@ class NutStation(HumanoidEnv):
     """Dual-hand nut seating at a station, one takt cycle per episode."""
 
     config_class = NutStationConfig
-    task_metric_names = (
-        "success/dual",
-        "success/left",
-        "success/right",
-        "cycle_time",
-        "drops",
-        "falls",
+    task_metrics = TaskMetrics(
+        success="success/dual",
+        sides={side: f"success/{side}" for side in SIDES},
+        falls="falls",
+        cycle_time="cycle_time",
+        other=("drops",),
     )
 
     def __init__(self, config: NutStationConfig | None = None):

@@ -15,7 +15,7 @@ import mujoco
 from mujoco import mjx
 
 from mjxbot import rewards
-from mjxbot.env import HumanoidEnv, torso_rotation
+from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
 from mjxbot.errors import ConfigError
 from mjxbot.registry import register
 from mjxbot.types import EnvConfig, Observation
@@ -54,7 +54,7 @@ class Reach(HumanoidEnv):
     """Bring `robot.hands[hand]` to a target sampled at every reset."""
 
     config_class = ReachConfig
-    task_metric_names = ("reach/distance", "reach/success")
+    task_metrics = TaskMetrics(success="reach/success", other=("reach/distance",))
 
     def __init__(self, config: ReachConfig | None = None):
         super().__init__(config)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mjxbot.disturbances import set_curriculum
-from mjxbot.env import HumanoidEnv
+from mjxbot.env import HumanoidEnv, TaskMetrics
 from mjxbot.errors import MjxbotError
 
 # Two-sided 95% normal quantile.
@@ -67,52 +67,6 @@ def per_hour(count: float, hours: float) -> float | None:
     return count / hours if hours > 0 else None
 
 
-# ----------------------------------------------------------- metric names
-@dataclasses.dataclass(frozen=True)
-class TaskMetrics:
-    """Which of a task's metrics mean what (read from `task_metric_names`).
-
-    Attributes:
-      success: metric judged at episode end (None: success = not failed).
-      sides: per-side success metrics, e.g. `{"left": "success/left"}`.
-      falls: per-step fall indicator (None: failures count as falls).
-      cycle_time: per-episode cycle time (s) reported at episode end.
-      pushes_survived: per-step count of pushes judged survived.
-      max_impulse: running per-episode largest survived impulse (N s).
-    """
-
-    success: str | None
-    sides: dict[str, str]
-    falls: str | None
-    cycle_time: str | None
-    pushes_survived: str | None
-    max_impulse: str | None
-
-    @classmethod
-    def of(cls, env: HumanoidEnv) -> TaskMetrics:
-        names = tuple(env.task_metric_names)
-        success = None
-        if "success/dual" in names:
-            success = "success/dual"
-        else:
-            success = next((n for n in names if n == "success" or n.endswith("/success")), None)
-        sides = {
-            n.split("/", 1)[1]: n
-            for n in names
-            if n.startswith("success/") and n != success and n != "success/dual"
-        }
-        falls = next((n for n in names if n == "falls" or n.endswith("/falls")), None)
-        cycle = next((n for n in names if n == "cycle_time" or n.endswith("/cycle_time")), None)
-        survived = next((n for n in names if n.endswith("pushes_survived")), None)
-        impulse = next((n for n in names if n.endswith("max_impulse_survived")), None)
-        return cls(success, sides, falls, cycle, survived, impulse)
-
-    def traced(self) -> tuple[str, ...]:
-        names = [self.success, self.falls, self.cycle_time, self.pushes_survived, self.max_impulse]
-        names += list(self.sides.values())
-        return tuple(n for n in names if n is not None)
-
-
 # ---------------------------------------------------------------- rollouts
 class Runner:
     """Jitted batched rollouts of one env with a per-row actor.
@@ -135,9 +89,9 @@ class Runner:
     ):
         self.env = env
         self.length = length
-        self.names = TaskMetrics.of(env)
+        self.names = env.task_metrics
         self.video_envs = video_envs
-        traced = set(self.names.traced())
+        traced = set(self.names.judged)
         zero_metrics = jax.eval_shape(env.reset, jax.random.key(0)).metrics
         counters = ("disturbance/pushes", "nonfinite_resets", "diverged_resets")
         traced |= {n for n in zero_metrics if n in counters}

@@ -23,6 +23,7 @@ from conftest import ROOT, TASK, TINY, error_lines, run_script, run_train
 
 import mjxbot
 from mjxbot import evaluation as ev
+from mjxbot.env import TaskMetrics
 
 EPISODES = 8
 VIDEO_FRAMES = 12
@@ -116,7 +117,7 @@ def test_summarize_counts_first_episodes_failures_and_rates():
     trunc = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 0, 1]], np.float32)
     success = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 0]], np.float32)
     trace = {"done": done, "truncation": trunc, "reward": np.ones_like(done), "x/success": success}
-    names = ev.TaskMetrics("x/success", {}, None, None, None, None)
+    names = TaskMetrics(success="x/success")
     report = ev.summarize(trace, names, dt=0.5)
     assert report.episodes == 3
     assert (report.success.successes, report.success.trials) == (1, 3)

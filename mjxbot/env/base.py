@@ -18,6 +18,7 @@ import numpy as np
 from mujoco import mjx
 
 from mjxbot.disturbances import Disturber, push_xfrc
+from mjxbot.env.metrics import TaskMetrics
 from mjxbot.errors import ConfigError, ModelError
 from mjxbot.robot import Robot, load_robot
 from mjxbot.types import EnvConfig, GuardConfig, Observation, State
@@ -197,7 +198,7 @@ class HumanoidEnv:
         """
         raise NotImplementedError
 
-    task_metric_names: ClassVar[tuple[str, ...]] = ()
+    task_metrics: ClassVar[TaskMetrics] = TaskMetrics()
 
     def advance_task(
         self, data: mjx.Data, prev_info: dict[str, Any], info: dict[str, Any]
@@ -210,7 +211,7 @@ class HumanoidEnv:
           info: `info` with this step's disturbance updates (push schedule).
 
         Returns:
-          `(info updates, metrics keyed by task_metric_names)`; the updated info
+          `(info updates, metrics keyed by task_metrics.names)`; the updated info
           is what `reward_terms` and `terminated` see.
         """
         del data, prev_info, info
@@ -449,7 +450,7 @@ class HumanoidEnv:
         metrics = {f"reward/{name}": jnp.zeros(()) for name in self.reward_term_names}
         metrics["nonfinite_resets"] = jnp.zeros(())
         metrics["diverged_resets"] = jnp.zeros(())
-        metrics.update({name: jnp.zeros(()) for name in self.task_metric_names})
+        metrics.update({name: jnp.zeros(()) for name in self.task_metrics.names})
         return {**metrics, **self.disturber.zero_metrics()}
 
     # ------------------------------------------------------------ public API

@@ -162,16 +162,19 @@ class Balance(HumanoidEnv):
     def reward_terms(
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
+        robot = self.robot
         cfg = self.config
         feet = data.xpos[self.robot.foot_ids, :2]
         com_offset = data.subtree_com[self.robot.torso_id, :2] - feet.mean(axis=0)
         return {
             "upright": rewards.upright(torso_rotation(self.robot, data)),
-            "height": rewards.height(data.qpos[2], self._home_qpos[2], cfg.height_sigma),
+            "height": rewards.height(data.qpos[2], robot.home_qpos[2], cfg.height_sigma),
             "com_over_support": jnp.exp(-jnp.sum(jnp.square(com_offset)) / cfg.com_sigma**2),
-            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
+            "posture": rewards.posture(data.qpos[robot.qpos_adr], robot.home_joint_targets),
             "feet_in_place": -jnp.sum(jnp.square(feet - self._feet_home)),
-            "torque": rewards.torque(self.robot.ctrl_to_torque(data.ctrl), self._torque_hi),
+            "torque": rewards.torque(
+                robot.ctrl_to_torque(data.ctrl), self.robot.torque_limit[:, 1]
+            ),
             "action_rate": rewards.action_rate(action, info["last_action"]),
             "alive": rewards.alive(),
             # 1 on the step of a fall: weighted by ctrl_dt like every term, so a

@@ -33,6 +33,7 @@ from mjxbot import rewards
 from mjxbot.disturbances import magnetic_force, sample_magnet_strength, sample_part_pose
 from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
 from mjxbot.errors import ConfigError
+from mjxbot.names import lookup_id
 from mjxbot.registry import register
 from mjxbot.types import (
     DisturbanceConfig,
@@ -45,6 +46,7 @@ from mjxbot.types import (
 )
 
 SIDES = ("left", "right")
+ARM_JOINTS = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
 
 
 def _nut_station_disturbances() -> DisturbanceConfig:
@@ -254,10 +256,7 @@ class NutStation(HumanoidEnv):
         m = self.mj_model
 
         def ident(kind: mujoco.mjtObj, name: str) -> int:
-            i = mujoco.mj_name2id(m, kind, name)
-            if i < 0:
-                raise ConfigError(f"{kind.name[6:].lower()} {name!r} not in {cfg.robot.mjcf}")
-            return i
+            return lookup_id(m, kind, name, f"nut_station ({cfg.robot.mjcf})")
 
         body, site, joint, eq = (
             mujoco.mjtObj.mjOBJ_BODY,
@@ -278,15 +277,10 @@ class NutStation(HumanoidEnv):
         self._proxy_mocap = np.array(
             [m.body_mocapid[ident(body, f"grip_proxy_{s}")] for s in SIDES]
         )
-        names = [m.actuator(i).name for i in range(m.nu)]
+        names = self.robot.actuator_names
         self._finger_act = np.array([[names.index(f"{s}_finger_{f}") for f in "ab"] for s in SIDES])
-        arm_joints = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
-        self._arm_act = np.array([[names.index(f"{s}_{j}") for j in arm_joints] for s in SIDES])
+        self._arm_act = np.array([[names.index(f"{s}_{j}") for j in ARM_JOINTS] for s in SIDES])
         self._arm_dof = np.asarray(self.robot.qvel_adr)[self._arm_act]
-        scale = np.full(m.nu, cfg.action_scale)
-        scale[self._arm_act.ravel()] = cfg.arm_action_scale
-        scale[self._finger_act.ravel()] = cfg.finger_action_scale
-        self._action_scale = jnp.asarray(scale)
         # Static layout from the model at qpos0.
         d = mujoco.MjData(m)
         mujoco.mj_kinematics(m, d)
@@ -303,9 +297,14 @@ class NutStation(HumanoidEnv):
         )
 
     # ------------------------------------------------------------- actions
-    def joint_targets(self, action: jax.Array) -> jax.Array:
-        """Per-actuator scales: `action_scale` legs/waist, arm and finger scales."""
-        return self._home_targets + self._action_scale * jnp.clip(action, -1.0, 1.0)
+    def action_scale(self) -> np.ndarray:
+        """`[nu]`: `action_scale` for legs and waist, the arm and finger scales."""
+        cfg, names = self.config, self.robot.actuator_names
+        scale = np.full(self.robot.nu, cfg.action_scale)
+        for side in SIDES:
+            scale[[names.index(f"{side}_{j}") for j in ARM_JOINTS]] = cfg.arm_action_scale
+            scale[[names.index(f"{side}_finger_{f}") for f in "ab"]] = cfg.finger_action_scale
+        return scale
 
     # ---------------------------------------------------------------- task
     def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
@@ -342,10 +341,8 @@ class NutStation(HumanoidEnv):
         offset = jnp.array([0.0, -self.config.conveyor_travel, 0.0]) * (1.0 - progress)
         return info["part_pos"] + offset
 
-    def _fresh_episode(
-        self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None = None
-    ) -> tuple[mjx.Data, Observation, dict[str, Any]]:
-        data, _, info = super()._fresh_episode(rng, carry)
+    def place_scene(self, data: mjx.Data, info: dict[str, Any]) -> mjx.Data:
+        """Nuts at their sampled feeder poses, the part at the conveyor's start."""
         qpos = data.qpos
         for i in range(2):
             a = int(self._nut_qpos[i])
@@ -354,8 +351,7 @@ class NutStation(HumanoidEnv):
         mocap_pos = data.mocap_pos.at[self._part_mocap].set(self._part_pose_at(info, 0))
         mocap_quat = data.mocap_quat.at[self._part_mocap].set(info["part_quat"])
         data = data.replace(qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat)
-        data = mjx.kinematics(self.mjx_model, data)
-        return data, self.observe(data, info), info
+        return mjx.kinematics(self.mjx_model, data)
 
     def _steel_points(self, data: mjx.Data) -> jax.Array:
         """`[2, 3]` the part's steel points, `steel_depth` below each seat."""
@@ -493,7 +489,7 @@ class NutStation(HumanoidEnv):
             "seat": jnp.sum(seated),
             "drop": -jnp.sum(on_floor),
             "fall": -rewards.fell(self.fallen(data)),
-            "energy": rewards.energy(joint_torque, data.qvel[self._qvel_adr]),
+            "energy": rewards.energy(joint_torque, data.qvel[self.robot.qvel_adr]),
             "action_rate": rewards.action_rate(action, info["last_action"]),
         }
 
@@ -517,7 +513,7 @@ class NutStation(HumanoidEnv):
         arrived = info["steps"] * cfg.ctrl_dt >= cfg.arrival_time
         hover, clearance, gap = 0.03, 0.04, 0.001
         action = jnp.zeros(self.robot.nu)
-        q_arm = data.qpos[self._qpos_adr]
+        q_arm = data.qpos[self.robot.qpos_adr]
         for i in range(2):
             grip, nut, seat = s["grip"][i], s["nut"][i], s["seat"][i]
             held = s["held"][i] > 0
@@ -558,10 +554,10 @@ class NutStation(HumanoidEnv):
             dq = self._ik_step(data, i, target - grip, yaw_error)
             arm = self._arm_act[i]
             # Joint targets: here + IK step + gravity feedforward (the PD offset that holds here).
-            hold = data.qfrc_bias[self._arm_dof[i]] / self._kp[arm]
+            hold = data.qfrc_bias[self._arm_dof[i]] / self.robot.kp[arm]
             arm_target = q_arm[arm] + dq + hold
             action = action.at[arm].set(
-                (arm_target - self._home_targets[arm]) / cfg.arm_action_scale
+                (arm_target - self.robot.home_joint_targets[arm]) / cfg.arm_action_scale
             )
             action = action.at[self._finger_act[i]].set(jnp.where(closed, 1.0, -1.0))
         return jnp.clip(action, -1.0, 1.0)

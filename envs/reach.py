@@ -95,11 +95,12 @@ class Reach(HumanoidEnv):
     def reward_terms(
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
+        robot = self.robot
         distance = jnp.linalg.norm(self._hand_to_target(data, info))
         return {
             "reach": jnp.exp(-jnp.square(distance / self.config.distance_sigma)),
-            "upright": rewards.upright(torso_rotation(self.robot, data)),
-            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
+            "upright": rewards.upright(torso_rotation(robot, data)),
+            "posture": rewards.posture(data.qpos[robot.qpos_adr], robot.home_joint_targets),
             "action_rate": rewards.action_rate(action, info["last_action"]),
             "alive": rewards.alive(),
         }

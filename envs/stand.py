@@ -43,10 +43,11 @@ class Stand(HumanoidEnv):
     def reward_terms(
         self, data: mjx.Data, action: jax.Array, info: dict[str, Any]
     ) -> dict[str, jax.Array]:
+        robot = self.robot
         return {
-            "height": rewards.height(data.qpos[2], self._home_qpos[2], self.config.height_sigma),
-            "upright": rewards.upright(torso_rotation(self.robot, data)),
-            "posture": rewards.posture(data.qpos[self._qpos_adr], self._home_targets),
+            "height": rewards.height(data.qpos[2], robot.home_qpos[2], self.config.height_sigma),
+            "upright": rewards.upright(torso_rotation(robot, data)),
+            "posture": rewards.posture(data.qpos[robot.qpos_adr], robot.home_joint_targets),
             "action_rate": rewards.action_rate(action, info["last_action"]),
             "alive": rewards.alive(),
         }

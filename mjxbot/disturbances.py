@@ -29,7 +29,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from mjxbot.errors import ConfigError
+from mjxbot.names import lookup_id, lookup_ids
 from mjxbot.types import (
     DisturbanceConfig,
     PartsConfig,
@@ -200,7 +200,7 @@ class PhysicsSpec:
       nbody: number of bodies (world included).
       nv: number of dofs.
       nu: number of actuators.
-      floor_geom: floor geom id.
+      floor_geom: floor geom id (-1 when floor friction is not sampled).
       joint_dofs: `[nu]` dof index of each actuated joint.
       subtree: `[nbody, nbody]` 0/1 matrix, `subtree[i, j] = 1` when body j is
         in the subtree of body i (for `body_subtreemass`).
@@ -220,13 +220,12 @@ class PhysicsSpec:
 
 def physics_spec(mj_model: mujoco.MjModel, cfg: PhysicsRandConfig, joint_dofs) -> PhysicsSpec:
     """Resolves `cfg.floor_geom` and the body tree of `mj_model`."""
-    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, cfg.floor_geom)
-    if cfg.enabled and floor < 0 and not _is(cfg.floor_friction, 0.0):
-        names = [mj_model.geom(i).name for i in range(mj_model.ngeom)]
-        raise ConfigError(
-            f"disturbances.physics.floor_geom: geom {cfg.floor_geom!r} not in the model; "
-            f"its geoms are: {', '.join(n for n in names if n)}"
-        )
+    # Looked up only when its friction is sampled: another robot's scene may name its floor
+    # otherwise, and loads as long as floor friction is off.
+    floor = -1
+    if cfg.enabled and not _is(cfg.floor_friction, 0.0):
+        geom, what = mujoco.mjtObj.mjOBJ_GEOM, "disturbances.physics.floor_geom"
+        floor = lookup_id(mj_model, geom, cfg.floor_geom, what)
     subtree = np.zeros((mj_model.nbody, mj_model.nbody))
     for j in range(mj_model.nbody):
         i = j
@@ -549,7 +548,7 @@ class StepPlan:
       model: the episode's model (per-episode physics applied).
       data: the physics state after any kick.
       action: `[nu]` the action to apply (delayed by the latency).
-      drive: PD-law scales for `HumanoidEnv.pd_torque`, or None.
+      drive: controller scales (`mjxbot.env.control.control_period`), or None.
       push: the active push for `push_xfrc`, or None.
       info: updated `info` entries (push schedule, action buffer).
       counts: int32 scalars of events sampled this step.
@@ -568,7 +567,7 @@ class Disturber:
     """The disturbance families of one env, bound to its model.
 
     Build it before `mjx.put_model`: it checks body and geom names (raising
-    `ConfigError`) and may edit the MuJoCo model (see `prepare_model`).
+    `ModelError`) and may edit the MuJoCo model (see `prepare_model`).
     """
 
     def __init__(
@@ -588,21 +587,11 @@ class Disturber:
         self.nu = mj_model.nu
         # Names are checked only for an enabled family, so another robot loads with it off.
         bodies = config.push.bodies if config.push.enabled else ()
-        self.push_bodies = jnp.asarray(self._body_ids(mj_model, bodies), dtype=jnp.int32)
+        body, what = mujoco.mjtObj.mjOBJ_BODY, "disturbances.push.bodies"
+        body_ids = lookup_ids(mj_model, body, bodies, what)
+        self.push_bodies = jnp.asarray(body_ids, dtype=jnp.int32)
         self.spec = physics_spec(mj_model, config.physics, joint_dofs)
         prepare_model(mj_model, config.physics, self.spec)
-
-    @staticmethod
-    def _body_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> list[int]:
-        ids = [mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_BODY, n) for n in names]
-        missing = [n for n, i in zip(names, ids, strict=True) if i < 0]
-        if missing:
-            valid = [mj_model.body(i).name for i in range(1, mj_model.nbody)]
-            raise ConfigError(
-                f"disturbances.push.bodies: body {missing[0]!r} not in the model; "
-                f"its bodies are: {', '.join(valid)}"
-            )
-        return ids
 
     # ------------------------------------------------------------- episode
     def reset_info(self, rng: jax.Array) -> dict[str, Any]:
@@ -702,6 +691,8 @@ class Disturber:
         Returns:
           `(obs, info, metrics)`.
         """
+        if not self.active:
+            return obs, info, metrics
         cfg = self.config
         info = {**info, "curriculum": state.info["curriculum"]}
         resampled = jnp.zeros(())

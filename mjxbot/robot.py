@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 
 from mjxbot.errors import ConfigError, ModelError
+from mjxbot.names import lookup_id, lookup_ids, valid_names
 from mjxbot.types import RobotConfig
 
 # `RobotConfig.home_key` value that names the model's default pose instead of a keyframe.
@@ -39,21 +40,6 @@ def load_model(path: str) -> mujoco.MjModel:
     except ValueError as e:
         message = " ".join(str(e).split())
         raise ModelError(f"cannot load MJCF {file}: {message}") from e
-
-
-def _ids(model: mujoco.MjModel, kind: mujoco.mjtObj, names: tuple[str, ...], label: str) -> list:
-    ids = [mujoco.mj_name2id(model, kind, name) for name in names]
-    missing = [name for name, i in zip(names, ids, strict=True) if i < 0]
-    if missing:
-        count, plural = {"body": (model.nbody, "bodies"), "site": (model.nsite, "sites")}[label]
-        valid = [
-            mujoco.mj_id2name(model, kind, i) for i in range(1 if label == "body" else 0, count)
-        ]
-        raise ModelError(
-            f"{label} {missing[0]!r} not in the model; its {plural} are: "
-            f"{', '.join(n for n in valid if n)}"
-        )
-    return ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +99,11 @@ class Robot:
         return self.model.nu
 
     @property
+    def actuator_names(self) -> list[str]:
+        """The actuators' names in `ctrl` order."""
+        return [self.model.actuator(i).name for i in range(self.model.nu)]
+
+    @property
     def home_joint_targets(self) -> np.ndarray:
         """`[nu]` actuated-joint positions of the home pose."""
         return self.home_qpos[self.qpos_adr]
@@ -132,14 +123,6 @@ def _gains(model: mujoco.MjModel, table: dict[str, tuple[float, float]]) -> np.n
     return np.asarray(gains, dtype=np.float64).reshape(model.nu, 2)
 
 
-def _keyframes(model: mujoco.MjModel) -> str:
-    """The model's keyframes for an error message: `home (#0), #1, ...`, or `(none)`."""
-    keys = [
-        f"{model.key(k).name} (#{k})" if model.key(k).name else f"#{k}" for k in range(model.nkey)
-    ]
-    return ", ".join(keys) or "(none)"
-
-
 def _home_qpos(model: mujoco.MjModel, home_key: str | int) -> np.ndarray:
     """`[nq]` the pose `home_key` names (see `RobotConfig.home_key`)."""
     hint = f'; or set robot.home_key to a keyframe index or "{QPOS0}" (the default pose)'
@@ -149,14 +132,10 @@ def _home_qpos(model: mujoco.MjModel, home_key: str | int) -> np.ndarray:
         if home_key >= model.nkey:
             raise ModelError(
                 f"keyframe index {home_key} not in the model; its keyframes are: "
-                f"{_keyframes(model)}{hint}"
+                f"{valid_names(model, mujoco.mjtObj.mjOBJ_KEY)}{hint}"
             )
         return model.key_qpos[home_key].copy()
-    key = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_KEY, home_key)
-    if key < 0:
-        raise ModelError(
-            f"keyframe {home_key!r} not in the model; its keyframes are: {_keyframes(model)}{hint}"
-        )
+    key = lookup_id(model, mujoco.mjtObj.mjOBJ_KEY, home_key, "robot.home_key", hint)
     return model.key_qpos[key].copy()
 
 
@@ -284,7 +263,8 @@ def load_robot(config: RobotConfig) -> Robot:
         `check_standing`.
     """
     model = load_model(config.mjcf)
-    (torso_id,) = _ids(model, mujoco.mjtObj.mjOBJ_BODY, (config.torso_body,), "body")
+    body = mujoco.mjtObj.mjOBJ_BODY
+    torso_id = lookup_id(model, body, config.torso_body, "robot.torso_body")
     free = [
         j
         for j in range(model.njnt)
@@ -300,7 +280,7 @@ def load_robot(config: RobotConfig) -> Robot:
     for i in range(model.nu):
         _check_motor(model, i)
     home_qpos = _home_qpos(model, config.home_key)
-    foot_ids = np.asarray(_ids(model, mujoco.mjtObj.mjOBJ_BODY, config.feet, "body"), dtype=int)
+    foot_ids = np.asarray(lookup_ids(model, body, config.feet, "robot.feet"), dtype=int)
     if config.home_key == QPOS0 or isinstance(config.home_key, int):
         what = f"robot.home_key {config.home_key!r}"
         check_standing(model, home_qpos, torso_id, foot_ids, config.home_height_tolerance, what)
@@ -310,7 +290,7 @@ def load_robot(config: RobotConfig) -> Robot:
         model=model,
         torso_id=torso_id,
         foot_ids=foot_ids,
-        hand_ids=np.asarray(_ids(model, mujoco.mjtObj.mjOBJ_BODY, config.hands, "body")),
+        hand_ids=np.asarray(lookup_ids(model, body, config.hands, "robot.hands")),
         qpos_adr=model.jnt_qposadr[joints].copy(),
         qvel_adr=model.jnt_dofadr[joints].copy(),
         home_qpos=home_qpos,

@@ -19,7 +19,7 @@ import mjxbot
 from mjxbot import disturbances as dist
 from mjxbot.config import from_dict, merge
 from mjxbot.envs.stand import StandConfig
-from mjxbot.errors import ConfigError
+from mjxbot.errors import ConfigError, ModelError
 from mjxbot.types import (
     DisturbanceConfig,
     EnvConfig,
@@ -145,10 +145,10 @@ def test_direct_construction_validates():
 
 def test_unknown_names_fail_when_env_is_built():
     bad_body = {"disturbances": {"push": {"enabled": True, "bodies": ["torso", "tail"]}}}
-    with pytest.raises(ConfigError, match="body 'tail' not in the model; its bodies are: torso"):
+    with pytest.raises(ModelError, match="body 'tail' not in the model; its bodies are: torso"):
         mjxbot.load_env("stand", **bad_body)
     bad_geom = {"disturbances": {"physics": {"enabled": True, "floor_geom": "ground"}}}
-    with pytest.raises(ConfigError, match="geom 'ground' not in the model; its geoms are: floor"):
+    with pytest.raises(ModelError, match="geom 'ground' not in the model; its geoms are: floor"):
         mjxbot.load_env("stand", **bad_geom)
 
 

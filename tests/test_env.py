@@ -138,7 +138,7 @@ def test_auto_reset_draws_a_new_initial_state(stand):
 def test_continuous_episode_starts_from_the_carried_robot_state(stand):
     """What `continuous=True` does at a time-out: the robot state carries over, kept or not."""
     env = stand.env
-    fresh = jax.jit(env._fresh_episode)
+    fresh = jax.jit(env.fresh_episode)
     previous = stand.reset(jax.random.key(6)).data
     previous = previous.replace(
         qpos=previous.qpos.at[0].add(0.3), qvel=previous.qvel.at[env.robot.qvel_adr].set(0.5)

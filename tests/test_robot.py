@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mjxbot
+from mjxbot.env.control import pd_torque
 from mjxbot.errors import ConfigError, MjxbotError, ModelError
 from mjxbot.robot import load_robot
 from mjxbot.types import RobotConfig
@@ -138,11 +139,11 @@ def test_geared_biped_moves_like_the_ungeared_one(tmp_path):
     np.testing.assert_allclose(geared.robot.torque_limit, plain.robot.torque_limit)
     # The PD law computes the same joint torques (saturated here) and writes them / gear.
     data = plain.initial_data(jax.random.key(0))
-    targets = plain.joint_targets(jnp.array([1.0, -1.0, -1.0, 1.0]))
-    torque = plain.pd_torque(data, targets)
-    np.testing.assert_array_equal(torque, geared.pd_torque(data, targets))
-    assert np.any(np.abs(torque) == plain._torque_hi), "the limits are not exercised"
-    np.testing.assert_allclose(geared.torque_to_ctrl(torque) * GEAR, torque, rtol=1e-6)
+    targets = plain.controller.command(jnp.array([1.0, -1.0, -1.0, 1.0]))
+    torque = pd_torque(plain.robot, data, targets)
+    np.testing.assert_array_equal(torque, pd_torque(geared.robot, data, targets))
+    assert np.any(np.abs(torque) == plain.robot.torque_limit[:, 1]), "the limits are not exercised"
+    np.testing.assert_allclose(geared.robot.torque_to_ctrl(torque) * GEAR, torque, rtol=1e-6)
     actions = jax.random.uniform(jax.random.key(4), (ROLLOUT_STEPS, 4), minval=-1, maxval=1)
     qpos_plain, qpos_geared = _rollout(plain, actions), _rollout(geared, actions)
     assert np.abs(qpos_plain[-1] - qpos_plain[0]).max() > 0.01  # it moved

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import time
 
@@ -22,6 +23,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mjxbot  # noqa: E402
+from mjxbot.envs.nut_station import reference_action  # noqa: E402
 from mjxbot.types import DisturbanceConfig  # noqa: E402
 
 
@@ -32,7 +34,9 @@ def scripted_cycles(env, keys: jax.Array) -> dict[str, np.ndarray]:
         state = jax.vmap(env.reset)(keys)
 
         def body(state, _):
-            state = jax.vmap(env.step)(state, jax.vmap(env.reference_action)(state))
+            state = jax.vmap(env.step)(
+                state, jax.vmap(functools.partial(reference_action, env))(state)
+            )
             return state, state.metrics
 
         return jax.lax.scan(body, state, None, length=env.config.episode_length)[1]

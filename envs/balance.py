@@ -12,7 +12,6 @@ from mujoco import mjx
 
 from mjxbot import rewards
 from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation, torso_velocity
-from mjxbot.registry import register
 from mjxbot.types import (
     DisturbanceConfig,
     EnvConfig,
@@ -104,7 +103,6 @@ def survival_update(
     return updated, survived.astype(jnp.float32)
 
 
-@register("balance")
 class Balance(HumanoidEnv):
     """Hold `home` against pushes; terminated by a fall."""
 

@@ -17,7 +17,6 @@ from mujoco import mjx
 from mjxbot import rewards
 from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
 from mjxbot.errors import ConfigError
-from mjxbot.registry import register
 from mjxbot.types import EnvConfig, Observation
 
 
@@ -49,7 +48,6 @@ class ReachConfig(EnvConfig):
     )
 
 
-@register("reach")
 class Reach(HumanoidEnv):
     """Bring `robot.hands[hand]` to a target sampled at every reset."""
 

@@ -10,7 +10,6 @@ from mujoco import mjx
 
 from mjxbot import rewards
 from mjxbot.env import HumanoidEnv, torso_rotation
-from mjxbot.registry import register
 from mjxbot.types import EnvConfig
 
 
@@ -34,7 +33,6 @@ class StandConfig(EnvConfig):
     )
 
 
-@register("stand")
 class Stand(HumanoidEnv):
     """Stand at `home`: rewarded for torso height and uprightness."""
 

@@ -43,11 +43,10 @@ def _import_mjx_quietly() -> None:
 
 _import_mjx_quietly()
 
-from mjxbot import envs as _tasks  # noqa: E402,F401  (registers the tasks)
-from mjxbot.env import HumanoidEnv  # noqa: E402
-from mjxbot.errors import ConfigError, MjxbotError, ModelError  # noqa: E402
-from mjxbot.registry import ALL_ENVS, load_env, register  # noqa: E402
-from mjxbot.types import EnvConfig, RobotConfig, State  # noqa: E402
+from mjxbot.env import HumanoidEnv
+from mjxbot.errors import ConfigError, MjxbotError, ModelError
+from mjxbot.registry import ALL_ENVS, load_env, register
+from mjxbot.types import EnvConfig, RobotConfig, State
 
 __all__ = [
     "ALL_ENVS",

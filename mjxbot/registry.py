@@ -6,10 +6,11 @@ from typing import Any
 
 from mjxbot.config import merge
 from mjxbot.env import HumanoidEnv
+from mjxbot.envs import BUILTIN
 from mjxbot.errors import ConfigError
 from mjxbot.types import EnvConfig
 
-ALL_ENVS: dict[str, type[HumanoidEnv]] = {}
+ALL_ENVS: dict[str, type[HumanoidEnv]] = dict(BUILTIN)
 
 
 def register(name: str):

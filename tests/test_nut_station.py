@@ -1,5 +1,6 @@
 """`nut_station`: success predicate, reward signs, scripted controller against zero/random."""
 
+import functools
 import math
 
 import jax
@@ -10,7 +11,13 @@ import pytest
 from mujoco import mjx
 
 import mjxbot
-from mjxbot.envs.nut_station import NutStation, NutStationConfig, dual_seat_success, seat_success
+from mjxbot.envs.nut_station import (
+    NutStation,
+    NutStationConfig,
+    dual_seat_success,
+    reference_action,
+    seat_success,
+)
 from mjxbot.errors import ConfigError
 from mjxbot.types import DisturbanceConfig
 
@@ -193,7 +200,7 @@ def outcomes(env):
         state = jax.vmap(env.reset)(keys)
 
         def body(state, key):
-            scripted = jax.vmap(env.reference_action)(state)
+            scripted = jax.vmap(functools.partial(reference_action, env))(state)
             noise = jax.random.uniform(key, scripted.shape, minval=-1.0, maxval=1.0)
             action = jnp.select([policy == 0, policy == 1], [scripted, 0.0 * scripted], noise)
             state = jax.vmap(env.step)(state, action)

@@ -6,7 +6,7 @@
     python eval.py RUN --shift-hours 3                # continuous operation, interventions
     python eval.py RUN --controller qp --disturbances pushes.yaml --out results/
 
-Writes `eval.json`, the plots (learning curves, robustness curve, cycle-time
+Writes `eval.json`, the plots (learning curve, robustness curve, cycle-time
 histogram) and optionally an mp4 into `--out` (default `RUN/eval`), and
 prints the same figures as tables. The policy and the baselines (PD hold,
 QP only) run on identical seeds. See docs/eval.md for the report fields.
@@ -17,27 +17,13 @@ Errors (missing run, a policy for another robot or task, bad flags) are one
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import tyro
-
-EVAL_FILE = "eval.json"
-LEARNING_CURVES = "learning_curves.png"
-ROBUSTNESS = "robustness.png"
-CYCLE_TIMES = "cycle_times.png"
-CPU_EPISODES = 32
-GPU_EPISODES = 1024
-# The robustness sweep runs this long past the latest first push, so that
-# every env is pushed at least once and the push can be judged.
-ROBUSTNESS_MARGIN_S = 2.0
-# Default top of the sweep: push forces up to this many times the config's range.
-ROBUSTNESS_MAX_SCALE = 2.0
-SHIFT_CHUNK_STEPS = 1000
 
 
 def _arg(metavar: str | None = None, hint: bool = True):
@@ -172,490 +158,57 @@ def setup_gl() -> tuple[str | None, str | None]:
     return _gl
 
 
-# ------------------------------------------------------------------ loading
-@dataclasses.dataclass
-class Source:
-    """What is evaluated: `load()` gives the policy once its metadata has been checked."""
-
-    path: Path
-    kind: str  # "run" or "export"
-    load: Any  # () -> policy(obs, key) -> (action, extras); called after the checks
-    meta: dict[str, Any]
-    config: Any  # TrainConfig of a run, else None
-    policy: Any = None
-
-
-def load_source(path: Path) -> Source:
-    from mjxbot.evaluation import EvalError
-    from mjxbot.export import load_policy as load_export
-
-    if not path.exists():
-        raise EvalError(f"no run directory or exported policy at {path}")
-    if path.is_dir() and ((path / "checkpoints").exists() or (path / "config.yaml").is_file()):
-        from mjxbot.evaluation import read_run_meta
-        from mjxbot.training import config as tconfig
-        from mjxbot.training.policy import load_policy
-
-        if not (path / "config.yaml").is_file():
-            raise EvalError(f"{path} has checkpoints but no config.yaml: not a train.py run")
-        config = tconfig.from_yaml_text((path / "config.yaml").read_text())
-        meta = read_run_meta(path)
-        return Source(path, "run", lambda: load_policy(path, meta["step"])[0], meta, config)
-    policy, meta = load_export(path)
-    return Source(path, "export", lambda: policy, meta, None)
-
-
-def task_config(source: Source, task: str):
-    """The env config of `task`: the run's own when it trained on it, else the task's defaults."""
-    from mjxbot.config import from_dict
-    from mjxbot.registry import ALL_ENVS
-
-    if source.config is not None and source.config.env_name == task:
-        return source.config.env
-    cls = ALL_ENVS[task].config_class
-    if isinstance(source.meta.get("env_config"), dict):
-        return from_dict(cls, source.meta["env_config"], "env")
-    return cls()
-
-
-def disturbances_from(flag: str, current):
-    from mjxbot.config import from_dict, load_yaml
-    from mjxbot.evaluation import EvalError
-    from mjxbot.types import DisturbanceConfig
-
-    if flag == "on":
-        return current
-    if flag == "off":
-        return DisturbanceConfig()
-    path = Path(flag)
-    if not path.is_file():
-        raise EvalError(f"--disturbances: {flag} is neither on, off nor an existing YAML file")
-    data = load_yaml(path) or {}
-    if isinstance(data.get("env"), dict):
-        data = data["env"]
-    if isinstance(data.get("disturbances"), dict):
-        data = data["disturbances"]
-    return from_dict(DisturbanceConfig, data, "disturbances")
-
-
-def check_policy_fits(source: Source, env, task: str) -> None:
-    """Refuses a policy whose observation or action sizes (or robot) differ from the env's."""
-    from mjxbot.evaluation import EvalError
-
-    meta = source.meta
-    robot = env.config.robot.mjcf
-    controller = env.config.controller
-    saved_robot = meta.get("robot")
-    if isinstance(saved_robot, dict):
-        saved_robot = saved_robot.get("mjcf")
-    if isinstance(saved_robot, str) and Path(saved_robot).name != Path(robot).name:
-        raise EvalError(
-            f"policy at {source.path} is for robot {saved_robot}, task {task!r} uses {robot}"
-        )
-    key = (meta.get("network") or {}).get("policy_obs_key", "state")
-    saved_obs = (meta.get("observation_size") or {}).get(key)
-    env_obs = env.observation_size.get(key)
-    saved_act = meta.get("action_size")
-    if (saved_obs is not None and tuple(saved_obs) != tuple(env_obs or ())) or (
-        saved_act is not None and int(saved_act) != env.action_size
-    ):
-        raise EvalError(
-            f"policy at {source.path} takes observation {key!r} of size {tuple(saved_obs or ())} "
-            f"and gives {saved_act} actions; task {task!r} on robot {robot} with controller "
-            f"{controller} has {tuple(env_obs or ())} and {env.action_size}: a policy for "
-            "another robot, task or controller"
-        )
-
-
 # ------------------------------------------------------------------ running
 def run(args: EvalArgs) -> int:
-    backend_gl, no_gl = setup_gl()
-    import jax
-    import numpy as np
+    """Every part of the evaluation, in order; each is a call into `mjxbot.evaluation`."""
+    gl = setup_gl()
     from rich.console import Console
 
     from mjxbot import evaluation as ev
-    from mjxbot.errors import MjxbotError
-    from mjxbot.evaluation import EvalError
-    from mjxbot.registry import ALL_ENVS, load_env
-    from mjxbot.types import PushConfig
 
-    err = Console(stderr=True)
-    notes: list[str] = []
+    console = Console(stderr=True)
 
     def log(message: str) -> None:
-        err.print(message, markup=False, highlight=False)
+        console.print(message, markup=False, highlight=False)
 
-    source = load_source(Path(args.source))
-    trained_task = source.meta.get("env_name")
-    task = args.task or trained_task
-    if task is None:
-        raise EvalError(f"policy at {source.path} does not name its task; pass --task")
-    if task not in ALL_ENVS:
-        raise EvalError(f"unknown task {task!r}; registered tasks: {', '.join(sorted(ALL_ENVS))}")
-    if trained_task is not None and task != trained_task:
-        raise EvalError(
-            f"policy at {source.path} was trained for task {trained_task!r}, not {task!r}"
-        )
-    base = task_config(source, task)
-    base = dataclasses.replace(
-        base, disturbances=disturbances_from(args.disturbances, base.disturbances)
+    plan = ev.make_plan(
+        Path(args.source),
+        args.task,
+        args.controller,
+        args.disturbances,
+        args.baseline_set,
+        args.episodes,
+        args.seed,
     )
-    controller = args.controller or base.controller
-
-    def with_controller(cfg, name: str):
-        return dataclasses.replace(cfg, controller=name)
-
-    main_env = load_env(task, with_controller(base, controller))
-    check_policy_fits(source, main_env, task)
-    source.policy = source.load()
-    trained = source.config.env.controller if source.config else source.meta["controller"]
-    if trained != controller:
-        notes.append(f"policy: trained with controller {trained}, evaluated with {controller}")
-    names = main_env.task_metrics
-    dt = main_env.config.ctrl_dt
-    takt = getattr(main_env.config, "takt", None)
-    if names.cycle_time and takt is None:
-        takt = main_env.config.episode_length * dt
-
-    # actor -> controller of the env it runs on; the policy first (its rows feed the video).
-    actors: dict[str, str] = {"policy": controller}
-    unavailable: dict[str, str] = {}
-    if "pd" in args.baseline_set:
-        actors["pd_hold"] = "pd"
-    if "qp" in args.baseline_set:
-        actors["qp_only"] = "qp"
-    env_cfgs = {controller: main_env.config}
-
-    envs = {controller: main_env}
-    for actor, ctrl in list(actors.items()):
-        if ctrl in envs:
-            continue
-        try:
-            envs[ctrl] = load_env(task, with_controller(base, ctrl))
-            env_cfgs[ctrl] = envs[ctrl].config
-        except Exception as e:  # noqa: BLE001 - a baseline that cannot be built is reported
-            first = (str(e).strip().splitlines() or [""])[0][:200]
-            unavailable[actor] = f"cannot build the {ctrl} env: {type(e).__name__}: {first}"
-            del actors[actor]
-    for actor, why in unavailable.items():
-        notes.append(f"{actor}: not evaluated ({why})")
-
-    accel = jax.default_backend() in ("gpu", "cuda", "rocm", "tpu")
-    run_eval_envs = source.config.eval.num_envs if source.config is not None else 0
-    n = args.episodes or run_eval_envs or (GPU_EPISODES if accel else CPU_EPISODES)
-    seed = (
-        args.seed
-        if args.seed is not None
-        else (source.config.eval.seed if source.config is not None else 1234)
-    )
-    keys = jax.random.split(jax.random.PRNGKey(seed), n)
-    act_key = jax.random.PRNGKey(seed + 1)
-    out = (
-        Path(args.out)
-        if args.out
-        else (source.path / "eval" if source.kind == "run" else Path(f"eval-{source.path.stem}"))
-    )
-    out.mkdir(parents=True, exist_ok=True)
-
-    def groups(actor_ctrl: dict[str, str]) -> dict[str, list[str]]:
-        by: dict[str, list[str]] = {}
-        for actor, ctrl in actor_ctrl.items():
-            by.setdefault(ctrl, []).append(actor)
-        return by
-
-    # ---------------------------------------------------------- episodes
-    episode_length = main_env.config.episode_length
+    out = ev.output_dir(plan.source, args.out)
     # Without a GL library the video is skipped: its envs are not even traced.
-    render = bool(args.video) and backend_gl is not None
-    video_frames = args.video_frames or episode_length if render else 0
-    video_envs = min(args.video_envs, n) if render else 0
-    results: dict[str, ev.GroupReport] = {}
-    runners: dict[str, ev.Runner] = {}
-    video_trace = None
-    for ctrl, group in groups(actors).items():
-        env = envs[ctrl]
-        vids = video_envs if "policy" in group else 0
-        length = max(env.config.episode_length, video_frames if vids else 0)
-        log(
-            f"[eval] {task}: {'/'.join(group)} on the {ctrl} env, {n} episodes "
-            f"x {length} steps (compiling...)"
-        )
-        runner = ev.Runner(env, source.policy if "policy" in group else None, length, vids)
-        runners[ctrl] = runner
-        mode = np.concatenate([np.full(n, _mode(a), np.int32) for a in group])
-        batch_keys = jax.numpy.concatenate([keys] * len(group))
-        trace, seconds = runner.run(batch_keys, mode, np.ones(len(mode)), act_key)
-        if vids:
-            video_trace = {
-                k: v for k, v in trace.items() if k in ("qpos", "mocap_pos", "mocap_quat")
-            }
-        for i, actor in enumerate(group):
-            rows = np.arange(i * n, (i + 1) * n)
-            report = ev.summarize(ev.select(trace, rows), names, dt, takt)
-            if ctrl == "qp":
-                report.qp_latency_ms = seconds * 1e3
-            results[actor] = report
-    results = {a: results[a] for a in actors}
-
-    # -------------------------------------------------------- robustness
-    robustness = None
+    render = bool(args.video) and gl[0] is not None
+    frames = (args.video_frames or plan.main_env.config.episode_length) if render else 0
+    video_envs = min(args.video_envs, plan.episodes) if render else 0
+    episodes = ev.run_episodes(plan, video_envs, frames, log)
+    curve = None
     if args.robustness_points:
-        push = base.disturbances.push
-        push_base = push if push.enabled else PushConfig(enabled=True)
-        f0, f1 = push_base.force
-        top = args.push_max / f1 if args.push_max else ROBUSTNESS_MAX_SCALE
-        scales = np.linspace(0.0, top, args.robustness_points)
-        horizon = args.robustness_seconds or push_base.interval[1] + ROBUSTNESS_MARGIN_S
-        survival: dict[str, list] = {a: [] for a in actors}
-        ci: dict[str, list] = {a: [] for a in actors}
-        pushes: dict[str, list] = {a: [] for a in actors}
-        horizons = []
-        for ctrl, group in groups(actors).items():
-            env = envs[ctrl]
-            if push.enabled and env.config.episode_length * dt >= horizon - 1e-9:
-                runner = runners[ctrl]  # the episodes are long enough: no new compile
-                steps = runner.length
-            else:
-                steps = max(round(horizon / dt), 1)
-                cfg = env_cfgs[ctrl]
-                cfg = dataclasses.replace(
-                    cfg, disturbances=dataclasses.replace(cfg.disturbances, push=push_base)
-                )
-                try:
-                    env = load_env(task, dataclasses.replace(cfg, episode_length=steps + 1))
-                except MjxbotError:  # tasks with a fixed episode (a takt) keep theirs
-                    env = load_env(task, cfg)
-                log(
-                    f"[eval] robustness: {'/'.join(group)} on the {ctrl} env with pushes, "
-                    f"{n} envs x {steps} steps per point (compiling...)"
-                )
-                runner = ev.Runner(env, source.policy if "policy" in group else None, steps)
-            horizons.append(steps * dt)
-            mode = np.concatenate([np.full(n, _mode(a), np.int32) for a in group])
-            batch_keys = jax.numpy.concatenate([keys] * len(group))
-            for s in scales:  # one batch shape for every point: one compile
-                trace, _ = runner.run(batch_keys, mode, np.full(len(mode), s), act_key)
-                for i, actor in enumerate(group):
-                    part = ev.select(trace, np.arange(i * n, (i + 1) * n))
-                    rate = ev.survival(part)
-                    survival[actor].append(rate.rate)
-                    ci[actor].append(rate.ci95)
-                    pushes[actor].append(int(part["disturbance/pushes"][-1].sum()))
-        robustness = ev.RobustnessCurve(
-            force_n=[float(s * (f0 + f1) / 2) for s in scales],
-            force_range_n=[(float(s * f0), float(s * f1)) for s in scales],
-            scale=[float(s) for s in scales],
-            duration_s=tuple(push_base.duration),
-            horizon_s=min(horizons),
-            episodes=n,
-            survival=survival,
-            survival_ci95=ci,
-            pushes=pushes,
+        sweep = ev.make_sweep(
+            plan.base.disturbances.push,
+            args.robustness_points,
+            args.push_max,
+            args.robustness_seconds,
         )
+        curve = ev.run_sweep(plan, episodes.evaluators, sweep, log)
     else:
-        notes.append("robustness: skipped (--robustness-points 0)")
-
-    # ------------------------------------------------------------- shift
-    shift = None
-    if args.shift_hours:
-        shift = run_shift(
-            args,
-            source.policy,
-            err,
-            task,
-            env_cfgs,
-            actors,
-            names,
-            dt,
-            takt,
-            n,
-            seed,
-            notes,
-        )
-
-    # ------------------------------------------------------------- plots
-    plots: dict[str, str | None] = {}
-    if source.kind == "run":
-        from mjxbot.training.logging import read_metrics
-
-        path = ev.plot_learning_curves(read_metrics(source.path), out / LEARNING_CURVES)
-        plots["learning_curves"] = str(path) if path else None
-        if path is None:
-            notes.append("learning curves: metrics.jsonl has nothing to plot")
-    else:
-        plots["learning_curves"] = None
-        notes.append("learning curves: an export carries no metrics.jsonl")
-    plots["robustness"] = (
-        str(ev.plot_robustness(robustness, out / ROBUSTNESS)) if robustness else None
+        plan.notes.append("robustness: skipped (--robustness-points 0)")
+    shift = (
+        ev.run_shift(plan, args.shift_hours, args.stations, console) if args.shift_hours else None
     )
-    cycle_source = shift.results if shift and names.cycle_time else results
-    path = ev.plot_cycle_times(cycle_source, out / CYCLE_TIMES)
-    plots["cycle_times"] = str(path) if path else None
-    if path is None:
-        notes.append(f"cycle-time histogram: task {task!r} reports no cycle time")
-
-    # ------------------------------------------------------------- video
-    if args.video and backend_gl is None:
-        video = {"skipped": no_gl, "backend": None}
-        notes.append(f"video: skipped: {no_gl}")
-    elif args.video:
-        w, h = args.video_wh
-        log(
-            f"[eval] rendering {video_frames} frames of {video_envs} env(s) at {w}x{h} "
-            f"with MUJOCO_GL={backend_gl}"
-        )
-        video = ev.render_video(
-            main_env.mj_model,
-            video_trace,
-            Path(args.video),
-            video_frames,
-            w,
-            h,
-            1.0 / dt,
-            backend_gl,
-        )
-        if "skipped" in video:
-            notes.append(f"video: skipped: {video['skipped']}")
-    else:
-        video = {"skipped": "no --video given", "backend": backend_gl}
-
-    report = ev.Report(
-        source={
-            "path": str(source.path),
-            "kind": source.kind,
-            "task": task,
-            "checkpoint_step": source.meta.get("step"),
-        },
-        settings={
-            "episodes": n,
-            "seed": seed,
-            "controller": controller,
-            "disturbances": args.disturbances,
-            "ctrl_dt": dt,
-            "episode_length": episode_length,
-            "takt": takt,
-            "jax_backend": jax.default_backend(),
-            "baselines": sorted(args.baseline_set),
-        },
-        results=results,
-        unavailable=unavailable,
-        robustness=robustness,
-        shift=shift,
-        plots=plots,
-        video=video,
-        notes=notes,
-    )
-    data = report.to_dict()
-    (out / EVAL_FILE).write_text(json.dumps(data, indent=2))
-    print_tables(data)
-    for note in notes:
+    plots = ev.eval_plots(plan, episodes.results, curve, shift, out)
+    video = ev.eval_video(plan, episodes.video, args.video, frames, args.video_wh, gl, log)
+    flags = (args.disturbances, sorted(args.baseline_set))
+    report = ev.eval_report(plan, *flags, episodes.results, curve, shift, plots, video)
+    ev.print_tables(ev.write_report(report, out / ev.EVAL_FILE))
+    for note in plan.notes:
         print(f"note: {note}")
-    print(f"wrote {out / EVAL_FILE}")
+    print(f"wrote {out / ev.EVAL_FILE}")
     return 0
-
-
-def _mode(actor: str) -> int:
-    from mjxbot.evaluation import MODE_POLICY, MODE_ZERO_ACTION
-
-    return MODE_POLICY if actor == "policy" else MODE_ZERO_ACTION
-
-
-def run_shift(args, policy, err, task, env_cfgs, actors, names, dt, takt, n, seed, notes):
-    """Continuous operation for `--shift-hours` per station, in chunks of one compiled scan."""
-    import jax
-    import numpy as np
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from mjxbot import evaluation as ev
-    from mjxbot.registry import load_env
-
-    stations = args.stations or n
-    total = max(round(args.shift_hours * ev.SECONDS_PER_HOUR / dt), 1)
-    cyclic = names.success is not None
-    chunk_reports: dict[str, list] = {a: [] for a in actors}
-    plans = []
-    by: dict[str, list[str]] = {}
-    for actor, ctrl in actors.items():
-        by.setdefault(ctrl, []).append(actor)
-    for ctrl, group in by.items():
-        if cyclic:
-            # The task's episodes are its cycles: each brings a fresh scene, the robot carries
-            # on from the last one (`continuous`); only a failure resets it.
-            env = load_env(task, dataclasses.replace(env_cfgs[ctrl], continuous=True))
-            chunk = env.config.episode_length
-            runner = None
-        else:
-            chunk = min(total, SHIFT_CHUNK_STEPS)
-            num = math.ceil(total / chunk)
-            env = load_env(
-                task, dataclasses.replace(env_cfgs[ctrl], episode_length=num * chunk + 1)
-            )
-            runner = None
-        if runner is None:
-            runner = ev.Runner(env, policy if "policy" in group else None, chunk)
-        plans.append((ctrl, group, runner))
-    chunks = math.ceil(total / plans[0][2].length)
-    steps_done = chunks * plans[0][2].length
-    if cyclic:
-        notes.append(
-            f"shift: {task} runs cycle after cycle ({plans[0][2].length} steps each): a fresh "
-            "scene each cycle, the robot carries on; a failure resets it and counts as an "
-            "intervention"
-        )
-    station_keys = jax.random.split(jax.random.PRNGKey(seed + 2), stations)
-    with Progress(
-        TextColumn("[eval] shift"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} chunks"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as progress:
-        bar = progress.add_task("shift", total=chunks * len(plans))
-        for _ctrl, group, runner in plans:
-            mode = np.concatenate([np.full(stations, _mode(a), np.int32) for a in group])
-            state = runner.start(
-                jax.numpy.concatenate([station_keys] * len(group)), np.ones(len(mode))
-            )
-            key = jax.random.PRNGKey(seed + 3)
-            for _ in range(chunks):
-                key, k = jax.random.split(key)
-                state, trace, seconds = runner.continue_(state, mode, k)
-                for i, actor in enumerate(group):
-                    rows = np.arange(i * stations, (i + 1) * stations)
-                    rep = ev.summarize(ev.select(trace, rows), names, dt, takt, continuous=True)
-                    chunk_reports[actor].append(rep)
-                progress.advance(bar)
-    results = {actor: ev.combine_shift(chunk_reports[actor]) for actor in actors}
-    hours = steps_done * dt / ev.SECONDS_PER_HOUR
-    return ev.ShiftReport(
-        hours=hours,
-        stations=stations,
-        station_hours=hours * stations,
-        cycle_s=plans[0][2].length * dt if cyclic else None,
-        results=results,
-    )
-
-
-def print_tables(data: dict[str, Any]) -> None:
-    """Prints every table of the report from the `eval.json` dict itself."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from mjxbot.evaluation import report_tables
-
-    console = Console(width=200, soft_wrap=False)
-    for title, header, rows in report_tables(data):
-        console.print()
-        console.print(title, markup=False, highlight=False)
-        table = Table(box=box.SIMPLE)
-        for i, name in enumerate(header):
-            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
-        for label, cells in rows:
-            table.add_row(label, *cells)
-        console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:

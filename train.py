@@ -26,7 +26,6 @@ from typing import Annotated
 import tyro
 
 RESOLVED_CONFIG = "config.yaml"
-EVAL_FILE = "eval.json"
 RUN_INFO = "run_info.json"
 
 
@@ -100,49 +99,19 @@ class StopFlag:
         return bool(self.signum)
 
 
-ZERO_ACTION_BASELINE = {"pd": "PD hold", "qp": "QP only"}
-"""What the zero action does under each controller (the `eval_pd/...` metrics)."""
+def finish(config, run_dir: Path, step: int, results: dict) -> None:
+    """The closing evaluation's `eval.json` (`eval.py`'s schema), learning curve and table."""
+    from mjxbot import evaluation as ev
+    from mjxbot.training.logging import read_metrics
 
-
-def comparison_table(
-    metrics: dict[str, float], num_envs: int, seed: int, baseline: str = "PD hold"
-) -> str:
-    """The policy against the zero action of its own env: `baseline` names that actor
-    (the PD hold, or QP only when the env's controller is the whole-body QP).
-
-    Survival (episodes that end by time-out, not by a fall) with its Wilson 95%
-    interval comes first; the verdict is survival's, return is second.
-    """
-    from mjxbot.evaluation import wilson_interval
-
-    rows = [("trained policy", "eval"), (f"{baseline} (zero action)", "eval_pd")]
-    lines = [
-        f"policy vs {baseline}: {num_envs} eval episodes each, same seeds (eval.seed={seed}), "
-        "disturbances at full strength",
-        f"{'':24s}{'survived':>10s}{'95% interval':>15s}{'return':>10s}{'± std':>9s}{'length':>9s}",
-    ]
-    intervals = {}
-    for label, prefix in rows:
-        if f"{prefix}/return" not in metrics:
-            continue
-        survived, episodes = int(metrics[f"{prefix}/survived"]), int(metrics[f"{prefix}/episodes"])
-        lo, hi = intervals[prefix] = wilson_interval(survived, episodes)
-        lines.append(
-            f"{label:24s}{f'{survived}/{episodes}':>10s}{f'{lo:.0%}-{hi:.0%}':>15s}"
-            f"{metrics[f'{prefix}/return']:10.2f}{metrics[f'{prefix}/return_std']:9.2f}"
-            f"{metrics[f'{prefix}/length']:9.1f}"
-        )
-    if len(intervals) == 2:
-        (p_lo, p_hi), (b_lo, b_hi) = intervals["eval"], intervals["eval_pd"]
-        if p_lo > b_hi:
-            verdict = "survives more often than"
-        elif p_hi < b_lo:
-            verdict = "survives LESS often than"
-        else:
-            verdict = "is not distinguishable (95% intervals overlap) from"
-        diff = metrics["eval/return"] - metrics["eval_pd/return"]
-        lines.append(f"trained policy {verdict} the {baseline}; return {diff:+.2f}")
-    return "\n".join(lines)
+    plots = {"learning_curve": None, "robustness": None, "cycle_times": None}
+    if config.logging.plot:
+        baseline = ev.ACTOR_LABELS[ev.BASELINES[config.env.controller]]
+        path = ev.plot_learning_curve(read_metrics(run_dir), run_dir / ev.LEARNING_CURVE, baseline)
+        plots["learning_curve"] = str(path) if path else None
+    if results:
+        report = ev.training_report(config, run_dir, step, results, plots)
+        ev.print_tables(ev.write_report(report, run_dir / ev.EVAL_FILE))
 
 
 def run(args: TrainArgs) -> int:
@@ -150,12 +119,7 @@ def run(args: TrainArgs) -> int:
 
     from mjxbot.training import config as tconfig
     from mjxbot.training.checkpoint import Checkpointer, CheckpointError
-    from mjxbot.training.logging import (
-        RunLogger,
-        check_writable,
-        plot_learning_curve,
-        write_text_atomic,
-    )
+    from mjxbot.training.logging import RunLogger, check_writable, write_text_atomic
     from mjxbot.training.loop import TrainingInterrupted, train
 
     if args.resume:
@@ -235,6 +199,7 @@ def run(args: TrainArgs) -> int:
         last.update(metrics)
         logger.log(step, metrics)
 
+    evaluation: dict = {}
     try:
         _, _, metrics = train(
             config,
@@ -243,6 +208,7 @@ def run(args: TrainArgs) -> int:
             progress_fn=progress,
             should_stop=stop,
             trace_counter=traces,
+            evaluation=evaluation,
         )
     except TrainingInterrupted as e:
         logger.close()
@@ -263,12 +229,7 @@ def run(args: TrainArgs) -> int:
     logger.close(summary)
     write_info("finished")
     if is_main:
-        write_text_atomic(run_dir / EVAL_FILE, json.dumps(summary, indent=2))
-        baseline = ZERO_ACTION_BASELINE[config.env.controller]
-        if config.logging.plot:
-            plot_learning_curve(run_dir, baseline)
-        if "eval/return" in metrics:
-            print(comparison_table(metrics, config.eval.num_envs, config.eval.seed, baseline))
+        finish(config, run_dir, stop.step, evaluation)  # stop.step: the last step logged
     return 0
 
 

@@ -1,9 +1,9 @@
 """Survival against env steps: every checkpoint of a run, judged like train.py's table.
 
-Each checkpoint's policy runs the evaluator of `train.py`'s closing table
-(`mjxbot.training.loop.Evaluator`: deterministic actions, disturbances at full
-strength, the run's `eval.seed` and `eval.num_envs` unless given), next to the
-PD hold on the same seeds. The table gives 10 s survival with Wilson 95%
+Each checkpoint's policy runs the evaluation of `train.py`'s closing table and
+`eval.py` (`mjxbot.evaluation.Evaluator`: deterministic actions, disturbances at
+full strength, the run's `eval.seed` and `eval.num_envs` unless given), next to
+the PD hold on the same seeds. The table gives 10 s survival with Wilson 95%
 intervals per checkpoint, and the first checkpoint whose survival reaches
 `--target`. Keep checkpoints with `checkpoint.max_to_keep` large enough
 (`configs/balance_long.yaml` keeps all of them).
@@ -21,13 +21,11 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-from mjxbot.evaluation import wilson_interval  # noqa: E402
+from mjxbot.evaluation import Evaluator, wilson_interval  # noqa: E402
 from mjxbot.registry import load_env  # noqa: E402
 from mjxbot.training import config as tconfig  # noqa: E402
 from mjxbot.training.checkpoint import Checkpointer  # noqa: E402
-from mjxbot.training.loop import Evaluator  # noqa: E402
-from mjxbot.training.policy import restore_policy_params  # noqa: E402
-from mjxbot.training.ppo import make_trainer  # noqa: E402
+from mjxbot.training.policy import deterministic_act, restore_policy_params  # noqa: E402
 
 
 def row(name: str, survived: float, episodes: int) -> str:
@@ -49,9 +47,9 @@ def main() -> int:
     config = tconfig.from_yaml_text(config_path.read_text())
     episodes = args.episodes or config.eval.num_envs
     env = load_env(config.env_name, config.env)
-    trainer = make_trainer(env, config.ppo, config.network)
-    evaluate = Evaluator(trainer, episodes, config.eval.seed)
     steps = Checkpointer(args.run_dir / "checkpoints", create=False).all_steps()
+    networks, _, _ = restore_policy_params(args.run_dir, steps[-1])
+    evaluate = Evaluator(env, deterministic_act(networks), episodes, config.eval.seed)
 
     seed = config.eval.seed
     print(f"{args.run_dir}: {len(steps)} checkpoints, {episodes} episodes each, seed {seed}")
@@ -59,12 +57,11 @@ def main() -> int:
     reached = None
     for step in steps:
         _, params, _ = restore_policy_params(args.run_dir, step)
-        survived = evaluate(params[:2], True)["survived"]
+        survived = evaluate(params).survival.successes
         print(row(f"{step:,}", survived, episodes), flush=True)
         if reached is None and survived / episodes >= args.target:
             reached = step
-    _, params, _ = restore_policy_params(args.run_dir, steps[-1])
-    print(row("PD hold", evaluate(params[:2], False)["survived"], episodes))
+    print(row("PD hold", evaluate(params, "pd_hold").survival.successes, episodes))
     verdict = f"{reached:,} env steps" if reached is not None else "not reached"
     print(f"first checkpoint at {args.target:.0%} survival or more: {verdict}")
     return 0

@@ -78,17 +78,16 @@ def policy_function(networks: Any, params: tuple[Any, Any, Any], obs_key: str) -
       obs_key: observation entry the policy network reads.
 
     Returns:
-      `f(obs [B, n]) -> action [B, a]`, Brax's own inference function, so it
-      computes exactly what the policy computes in training.
+      `f(obs [B, n]) -> action [B, a]`: `training.policy.deterministic_act`, the
+      policy evaluation runs, so it computes exactly what is evaluated.
     """
-    from brax.training.agents.ppo import networks as ppo_networks
+    from mjxbot.training.policy import deterministic_act
 
-    policy = ppo_networks.make_inference_fn(networks)(params, deterministic=True)
-    unused_key = jax.random.PRNGKey(0)  # a deterministic policy draws nothing
+    act = deterministic_act(networks)
 
     def f(obs: jax.Array) -> jax.Array:
         # Brax's policy network picks `obs_key` (and its normalizer statistics) from the dict.
-        return policy({obs_key: obs}, unused_key)[0]
+        return act(params, {obs_key: obs})
 
     return f
 
@@ -304,18 +303,17 @@ def load_policy(path: str | Path) -> tuple[Callable, dict[str, Any]]:
     """The policy of an export, without any training code.
 
     Returns:
-      `(policy, meta)`: `policy(obs, key=None) -> action`, jitted, where `obs`
-      is the observation dict of the env (or its policy entry alone) with any
-      leading batch shape, `[..., n] -> [..., a]`; `key` is ignored (the
-      policy is deterministic). `meta` is the export's `meta.json`.
+      `(policy, meta)`: `policy(obs) -> action`, jitted and deterministic, where
+      `obs` is the observation dict of the env (or its policy entry alone) with
+      any leading batch shape, `[..., n] -> [..., a]`. `meta` is the export's
+      `meta.json`.
     """
     exported, meta = load_exported(path)
     obs_key = meta["policy_obs_key"]
     obs_dim, action_size = meta["input"]["shape"][1], int(meta["action_size"])
 
     @jax.jit
-    def policy(obs: Mapping[str, jax.Array] | jax.Array, key: jax.Array | None = None):
-        del key
+    def policy(obs: Mapping[str, jax.Array] | jax.Array) -> jax.Array:
         x = jnp.asarray(obs[obs_key] if isinstance(obs, Mapping) else obs, jnp.float32)
         if x.shape[-1:] != (obs_dim,):
             raise ExportError(f"exported policy takes {obs_dim} observations, got {x.shape}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import shutil
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TASK, TINY, error_lines, run_script, run_train
+from conftest import MINI_BIPED, ROOT, TASK, TINY, error_lines, run_script, run_train
 
 import mjxbot
 from mjxbot import evaluation as ev
@@ -128,6 +129,153 @@ def test_summarize_counts_first_episodes_failures_and_rates():
     assert report.mean_return == pytest.approx((4 + 2 + 4) / 3)
 
 
+def _chunk(success, survived, episodes, hours, falls, pushes, cycles, left) -> ev.GroupReport:
+    """A hand-built shift chunk of a two-sided task with pushes and a 2 s takt."""
+    return ev.GroupReport(
+        episodes=episodes,
+        success_metric="x/success",
+        success=ev.Rate.of(success, episodes),
+        survival=ev.Rate.of(survived, episodes),
+        side_success={"left": ev.Rate.of(left, episodes)},
+        simulated_hours=hours,
+        falls=falls,
+        falls_per_hour=falls / hours,
+        interventions=episodes - survived,
+        interventions_per_hour=(episodes - survived) / hours,
+        pushes=pushes,
+        pushes_survived=pushes - falls,
+        max_impulse_survived=10.0 * falls,
+        mean_return=1.0,
+        cycle_time=ev.CycleTimes.of(np.asarray(cycles), TAKT, episodes),
+    )
+
+
+TAKT = 2.0
+
+
+def test_combine_shift_pools_the_chunks():
+    a = _chunk(3, 4, 5, 0.25, 1, 6, [1.0, 1.5, 2.5], left=2)
+    b = _chunk(6, 7, 8, 0.5, 2, 15, [0.5, 1.0, 1.25, 3.0, 1.75, 2.0], left=5)
+    shift = ev.combine_shift([a, b])
+    assert shift.episodes == 13 and shift.simulated_hours == pytest.approx(0.75)
+    assert shift.success == ev.Rate.of(9, 13) and shift.survival == ev.Rate.of(11, 13)
+    assert shift.side_success == {"left": ev.Rate.of(7, 13)}
+    assert (shift.falls, shift.interventions) == (3, 2)
+    assert shift.falls_per_hour == pytest.approx(3 / 0.75)
+    assert shift.interventions_per_hour == pytest.approx(2 / 0.75)
+    # The push counter is cumulative: the last chunk's count is the shift's.
+    assert (shift.pushes, shift.pushes_survived, shift.max_impulse_survived) == (15, 18, 20.0)
+    assert shift.mean_return is None  # episodes span chunks
+    cycle = shift.cycle_time
+    pooled = [1.0, 1.5, 2.5, 0.5, 1.0, 1.25, 3.0, 1.75, 2.0]
+    assert cycle.values == pooled and cycle.count == 9
+    assert cycle.mean == pytest.approx(np.mean(pooled)) and cycle.max == 3.0
+    assert cycle.within_takt == ev.Rate.of(7, 13)  # cycles within 2 s, over all episodes
+
+
+def test_shift_of_chunks_equals_the_shift_in_one_piece():
+    # 6 steps, 2 stations: station 0 succeeds at steps 1 and 4, station 1 fails at step 2.
+    done = np.array([[0, 0], [1, 0], [0, 1], [0, 0], [1, 0], [0, 0]], np.float32)
+    trunc = np.array([[0, 0], [1, 0], [0, 0], [0, 0], [1, 0], [0, 0]], np.float32)
+    success = np.array([[0, 0], [1, 0], [0, 0], [0, 0], [1, 0], [0, 0]], np.float32)
+    pushes = np.array([[0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [3, 3]], np.float32)
+    trace = {
+        "done": done,
+        "truncation": trunc,
+        "reward": np.ones_like(done),
+        "x/success": success,
+        "disturbance/pushes": pushes,
+    }
+    names = TaskMetrics(success="x/success")
+    whole = ev.summarize(trace, names, dt=0.5, continuous=True)
+    halves = [{k: v[i : i + 3] for k, v in trace.items()} for i in (0, 3)]
+    combined = ev.combine_shift([ev.summarize(h, names, 0.5, continuous=True) for h in halves])
+    assert (combined.episodes, combined.interventions, combined.pushes) == (3, 1, 6)
+    for key in ("episodes", "success", "survival", "falls", "interventions", "pushes"):
+        assert getattr(combined, key) == getattr(whole, key), key
+    assert combined.simulated_hours == pytest.approx(whole.simulated_hours)
+
+
+# --------------------------------------------------------------------- plots
+def _png_shape(path: Path) -> tuple[int, ...]:
+    """The shape of the image at `path`, read back; it must not be one flat color."""
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    assert image.std() > 0, f"{path} is blank"
+    return image.shape
+
+
+def test_cycle_time_histogram_is_a_png(tmp_path):
+    results = {
+        "policy": _chunk(3, 4, 5, 0.25, 1, 6, [1.0, 1.5, 2.5], left=2),
+        "pd_hold": dataclasses.replace(
+            _chunk(0, 1, 5, 0.25, 4, 6, [], left=0), cycle_time=ev.CycleTimes.of([], TAKT, 5)
+        ),
+    }
+    path = ev.plot_cycle_times(results, tmp_path / ev.CYCLE_TIMES)
+    height, width, channels = _png_shape(path)
+    assert (height, width) == (400, 600) and channels in (3, 4)  # 6 x 4 in at 100 dpi
+    no_cycles = {"policy": dataclasses.replace(results["policy"], cycle_time=None)}
+    assert ev.plot_cycle_times(no_cycles, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_learning_curve_is_one_png_with_every_panel(tmp_path):
+    records = [
+        {
+            "step": 80 * i,
+            "episode/return": float(i),
+            "reward/total": 0.1 * i,
+            "episode/fall_rate": 1.0 / (i + 1),
+            "curriculum/level": 0.1 * i,
+            "env/x/success": 0.05 * i,
+        }
+        for i in range(1, 9)
+    ]
+    records.append({"step": 720, "episode/return": -1.46e16})  # a diverged episode
+    records.append({"step": 720, "eval/return": 7.5, "eval/fall_rate": 0.25, "eval_pd/return": 2.0})
+    path = ev.plot_learning_curve(records, tmp_path / ev.LEARNING_CURVE)
+    assert path.name == "learning_curve.png"
+    height, width, _ = _png_shape(path)
+    # return, reward per step, fall rate and level, task success: four 2.6 in panels.
+    assert (height, width) == (round(100 * (0.4 + 4 * 2.6)), 700)
+    assert ev.plot_learning_curve([{"step": 0}], tmp_path / "empty.png") is None
+
+
+# --------------------------------------------------------------------- video
+def test_render_video_writes_every_frame(tmp_path):
+    import mujoco
+
+    eval_cli = _eval_script()
+    backend = os.environ.get("MUJOCO_GL", "").strip().lower()
+    if backend not in eval_cli.GL_LIBRARIES:
+        pytest.skip(f"MUJOCO_GL={backend!r} is not headless; run with MUJOCO_GL=osmesa (or egl)")
+    if not eval_cli.find_gl_library(backend):
+        pytest.skip(f"no lib{eval_cli.GL_LIBRARIES[backend]} for MUJOCO_GL={backend}")
+    imageio = pytest.importorskip("imageio.v2")
+    model = mujoco.MjModel.from_xml_path(str(MINI_BIPED))
+    frames, envs = 5, 2
+    qpos = np.tile(model.qpos0, (frames, envs, 1))
+    qpos[:, 1, 0] += np.linspace(0.0, 0.2, frames)  # the second env walks off
+    path = tmp_path / "mini.mp4"
+    video = ev.render_video(model, {"qpos": qpos}, path, frames, 64, 48, 25.0, backend)
+    assert "skipped" not in video, video["skipped"]
+    assert video == {
+        "path": str(path),
+        "frames": frames,
+        "width": 64,
+        "height": 48,
+        "envs": envs,
+        "backend": backend,
+    }
+    reader = imageio.get_reader(path, "ffmpeg")
+    read = [frame for frame in reader]  # not list(): the reader's len() is inf
+    reader.close()
+    assert len(read) == frames and read[0].shape == (48, 64, 3)
+    assert read[0].std() > 0, "blank frames"
+
+
 # ------------------------------------------------------------------ eval.py
 def test_report_has_every_field(evaluated):
     _, data, out = evaluated
@@ -153,7 +301,7 @@ def test_report_has_every_field(evaluated):
         cycles = shift["hours"] * 3600 / shift["cycle_s"]
         assert figures["success"]["trials"] >= shift["stations"] * math.floor(cycles), actor
         assert figures["simulated_hours"] <= shift["station_hours"] + 1e-9, actor
-    for name in ("learning_curves", "robustness"):
+    for name in ("learning_curve", "robustness"):
         assert Path(data["plots"][name]).is_file(), name
     assert data["plots"]["cycle_times"] is None  # reach has no cycle time
     assert any("cycle-time" in note for note in data["notes"])
@@ -207,23 +355,34 @@ def test_video_has_requested_frames_and_size(evaluated):
     assert video["backend"] in ("egl", "osmesa", "glfw")
 
 
-def test_no_gl_library_skips_the_video_only(trained_run, cache, tmp_path):
+@pytest.fixture(scope="module")
+def evaluated_like_training(trained_run, cache, tmp_path_factory):
+    """eval.py with the run's own eval settings (episodes, seed, disturbances), without
+    any GL library; `(process, eval.json dict, out dir)`."""
     # MJXBOT_GL=none hides every GL library from eval.py, as on a machine without
     # libosmesa6 or EGL; MUJOCO_GL unset, the real `import mujoco` path runs.
+    out = tmp_path_factory.mktemp("eval_no_gl")
     proc = run_script(
         cache,
-        *eval_with_pd_hold(trained_run),
+        "eval.py",
+        str(trained_run),
+        "--baselines",
+        "pd",
         "--robustness-points",
         "0",
         "--video",
-        str(tmp_path / "video.mp4"),
+        str(out / "video.mp4"),
         "--out",
-        str(tmp_path),
+        str(out),
         env={"MJXBOT_GL": "none", "MUJOCO_GL": "", "PYOPENGL_PLATFORM": ""},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, json.loads((out / "eval.json").read_text()), out
+
+
+def test_no_gl_library_skips_the_video_only(evaluated_like_training):
+    proc, data, out = evaluated_like_training
     assert "Traceback" not in proc.stderr
-    data = json.loads((tmp_path / "eval.json").read_text())
     assert set(data["results"]) == {"policy", "pd_hold"}
     assert any(line.strip().startswith("success rate") for line in proc.stdout.splitlines())
     why = data["video"]["skipped"]
@@ -234,16 +393,39 @@ def test_no_gl_library_skips_the_video_only(trained_run, cache, tmp_path):
         if "video" in line.lower()
     ]
     assert video_lines == [f"note: video: skipped: {why}"], video_lines
-    assert not (tmp_path / "video.mp4").exists()
+    assert not (out / "video.mp4").exists()
+
+
+def test_eval_agrees_with_the_closing_evaluation_of_train(trained_run, evaluated_like_training):
+    """One evaluation path: train.py's eval.json and eval.py's, same checkpoint, seeds and
+    episodes, give the same figures (the batch differs: float reordering only)."""
+    closing = json.loads((trained_run / "eval.json").read_text())
+    _, data, _ = evaluated_like_training
+    assert set(closing) == set(data)  # one schema
+    assert closing["settings"]["episodes"] == data["settings"]["episodes"]
+    assert closing["settings"]["seed"] == data["settings"]["seed"]
+    for actor in ("policy", "pd_hold"):
+        ours, theirs = closing["results"][actor], data["results"][actor]
+        for key in ("success", "survival"):
+            assert ours[key] == theirs[key], (actor, key)
+        for key in ("episodes", "falls", "interventions", "pushes"):
+            assert ours[key] == theirs[key], (actor, key)
+        assert ours["mean_return"] == pytest.approx(theirs["mean_return"], rel=1e-4), actor
 
 
 # -------------------------------------------------------------------- errors
-def _eval_main(argv, capsys) -> list[str]:
+def _eval_script():
+    """The `eval.py` module (its GL detection, its `main`)."""
     sys.path.insert(0, str(ROOT))
     try:
         import eval as eval_cli
     finally:
         sys.path.remove(str(ROOT))
+    return eval_cli
+
+
+def _eval_main(argv, capsys) -> list[str]:
+    eval_cli = _eval_script()
     with pytest.raises(SystemExit) as stop:
         raise SystemExit(eval_cli.main(argv))
     assert stop.value.code == 2

@@ -23,8 +23,7 @@ from mjxbot import export
 from mjxbot.training import config as tconfig
 from mjxbot.training.checkpoint import Checkpointer
 from mjxbot.training.loop import run_meta
-from mjxbot.training.policy import load_policy as load_training_policy
-from mjxbot.training.policy import networks_from_meta
+from mjxbot.training.policy import deterministic_act, networks_from_meta, restore_policy_params
 from mjxbot.training.ppo import init_policy_params, strip_weak_types
 
 STEP = 320
@@ -92,10 +91,10 @@ def _copy(src, dst):
 # ----------------------------------------------------------------- parity
 @pytest.mark.parametrize("batch", BATCHES)
 def test_exported_policy_matches_training_policy(run_dir, exported, batch):
-    trained, meta = load_training_policy(run_dir)
+    networks, params, meta = restore_policy_params(run_dir)
     policy, export_meta = export.load_policy(exported)
     obs = _obs(meta, batch, seed=batch)
-    want = np.asarray(trained(obs, jax.random.PRNGKey(0))[0])
+    want = np.asarray(deterministic_act(networks)(params, obs))
     got = np.asarray(policy(obs))
     assert got.shape == (batch, meta["action_size"])
     assert export.action_error(got, want) <= JAX_PARITY_TOL

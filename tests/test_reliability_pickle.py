@@ -52,7 +52,7 @@ def _plant(directory: Path, payload: bytes) -> None:
 
 @pytest.mark.parametrize("items", [("meta",), ("policy", "state")])
 def test_pickle_planted_in_checkpoint_is_refused_unexecuted(full_run, tmp_path, items):
-    from mjxbot.training import CheckpointError, load_policy
+    from mjxbot.training import CheckpointError, restore_policy_params
 
     run_dir = copy_run(full_run, tmp_path)
     marker = tmp_path / "pwned"
@@ -60,7 +60,7 @@ def test_pickle_planted_in_checkpoint_is_refused_unexecuted(full_run, tmp_path, 
     for item in items:
         _plant(run_dir / "checkpoints" / str(TOTAL_STEPS) / item, payload)
     with pytest.raises(CheckpointError, match="unreadable"):
-        load_policy(run_dir)
+        restore_policy_params(run_dir)
     assert not marker.exists(), "the pickle payload ran"
 
 

@@ -118,10 +118,16 @@ def test_full_run_writes_everything(full_run):
     info = json.loads((full_run / "run_info.json").read_text())
     assert info["train_step_traces"] == 1  # one compile per run
     assert info["first_iteration_s"] > 0
+    assert {"eval/return", "eval_pd/return"} <= set(records[-1])
+    # eval.json: eval.py's schema, the closing evaluation's figures (metrics.jsonl's last record).
     evals = json.loads((full_run / "eval.json").read_text())
-    assert {"eval/return", "eval_pd/return"} <= set(evals)
-    assert evals["eval/episodes"] == config.eval.num_envs
-    assert 0 <= evals["eval/survived"] <= evals["eval/episodes"]
+    assert set(evals["results"]) == {"policy", "pd_hold"}
+    policy = evals["results"]["policy"]
+    assert policy["episodes"] == records[-1]["eval/episodes"] == config.eval.num_envs
+    assert 0 <= policy["survival"]["successes"] <= policy["episodes"]
+    assert policy["survival"]["successes"] == records[-1]["eval/survived"]
+    assert policy["mean_return"] == pytest.approx(records[-1]["eval/return"])
+    assert evals["plots"]["learning_curve"] == str(full_run / "learning_curve.png")
     table = (full_run / "stdout.txt").read_text()
     assert "policy vs PD hold" in table and "95% interval" in table
 
@@ -133,21 +139,20 @@ def test_wandb_offline_run_holds_metrics(full_run):
     assert list(runs[0].glob("*.wandb")), "no W&B data file"
 
 
-def test_load_policy_without_training_code(full_run):
-    import jax
+def test_policy_of_a_checkpoint_without_training_code(full_run):
     import numpy as np
 
-    from mjxbot.training import load_policy
+    from mjxbot.training import deterministic_act, restore_policy_params
 
-    policy, meta = load_policy(full_run)
+    networks, params, meta = restore_policy_params(full_run)
     assert meta["env_name"] == MINI_TASK and meta["step"] == TOTAL_STEPS
+    act = deterministic_act(networks)
     obs = {k: np.zeros(v, np.float32) for k, v in meta["observation_size"].items()}
-    action, _ = policy(obs, jax.random.PRNGKey(0))
+    action = act(params, obs)
     assert action.shape == (meta["action_size"],)
     assert np.all(np.isfinite(np.asarray(action)))
-    # Deterministic by default: the key does not change the action (the env clips it).
-    again, _ = policy(obs, jax.random.PRNGKey(1))
-    np.testing.assert_array_equal(np.asarray(again), np.asarray(action))
+    # Deterministic: the same observation gives the same action (the env clips it).
+    np.testing.assert_array_equal(np.asarray(act(params, obs)), np.asarray(action))
 
 
 # ---------------------------------------------------------------- resume
@@ -291,7 +296,7 @@ def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
 
 
 def test_learning_curve_axis_ignores_a_diverged_spike():
-    from mjxbot.training.logging import robust_limits
+    from mjxbot.evaluation.plots import robust_limits
 
     returns = [float(r) for r in range(100)] + [-1.46e16]
     lo, hi = robust_limits(returns)

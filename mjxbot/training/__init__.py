@@ -2,6 +2,13 @@
 
 from mjxbot.training.checkpoint import Checkpointer, CheckpointError
 from mjxbot.training.loop import TrainingInterrupted, train
-from mjxbot.training.policy import load_policy
+from mjxbot.training.policy import deterministic_act, restore_policy_params
 
-__all__ = ["CheckpointError", "Checkpointer", "TrainingInterrupted", "load_policy", "train"]
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "TrainingInterrupted",
+    "deterministic_act",
+    "restore_policy_params",
+    "train",
+]

@@ -196,6 +196,10 @@ class Checkpointer:
         return step
 
     def close(self) -> None:
+        # orbax 0.12's close() does not wait for the clean-up of leftover temporary
+        # directories that opening starts in a thread (only `save` waits): a run that
+        # fails at once would exit under it, with a traceback at interpreter shutdown.
+        self._manager._maybe_await_cleanup_tmp_directory()
         self._manager.close()
 
 

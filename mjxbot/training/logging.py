@@ -1,4 +1,6 @@
-"""Run logging: `metrics.jsonl`, a rich progress bar, W&B, and the learning curve.
+"""Run logging: `metrics.jsonl`, a rich progress bar and W&B.
+
+The learning curve is drawn from `metrics.jsonl` by `mjxbot.evaluation.plot_learning_curve`.
 
 W&B never stops training: a failing `wandb` call is reported once and
 logging to W&B stops, everything else goes on.
@@ -16,15 +18,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mjxbot.config import to_dict
 from mjxbot.errors import MjxbotError
 from mjxbot.types import TrainConfig, WandbConfig
 
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb_run_id"
-CURVE_FILE = "learning_curve.png"
 # Shown until the first iteration's metrics arrive: its XLA compile takes a minute.
 COMPILING = "compiling the training step (first iteration)..."
 
@@ -268,67 +267,3 @@ class RunLogger:
             except Exception as e:  # noqa: BLE001
                 print(f"warning: W&B finish failed ({type(e).__name__}: {e})", file=sys.stderr)
             self._wandb = None
-
-
-def robust_limits(values: list[float], pad: float = 0.1) -> tuple[float, float]:
-    """Axis limits spanning the 2nd-98th percentile of `values`, padded by `pad`.
-
-    One diverged episode (a return of -1e16 once reached the log) must not
-    flatten every other point into a line at the edge of the plot.
-    """
-    lo, hi = np.percentile(np.asarray(values, np.float64), [2.0, 98.0])
-    span = max(hi - lo, 1e-6 * max(abs(lo), abs(hi), 1.0))
-    return float(lo - pad * span), float(hi + pad * span)
-
-
-def plot_learning_curve(run_dir: str | Path, baseline: str = "PD hold") -> Path | None:
-    """Writes `learning_curve.png`: training and eval return (robust axis limits),
-    and the training fall rate with the curriculum level; `baseline` names the
-    zero-action actor of the `eval_pd/...` metrics."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = read_metrics(run_dir)
-
-    def series(key: str) -> list[tuple[float, float]]:
-        return [
-            (r["step"], r[key]) for r in records if r.get(key) is not None and math.isfinite(r[key])
-        ]
-
-    train, evals, pd = series("episode/return"), series("eval/return"), series("eval_pd/return")
-    if not (train or evals):
-        return None
-    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    if train:
-        ax.plot(*zip(*train, strict=True), label="training episode return")
-    if evals:
-        ax.plot(*zip(*evals, strict=True), "o-", label="eval return (policy)")
-    if pd:
-        ax.axhline(pd[-1][1], color="gray", linestyle="--", label=f"eval return ({baseline})")
-    values = [v for _, v in train + evals + pd]
-    lo, hi = robust_limits(values)
-    outside = sum(not lo <= v <= hi for v in values)
-    ax.set_ylim(lo, hi)
-    if outside:
-        ax.set_title(f"{outside} point(s) outside the axis (2nd-98th percentile shown)")
-    ax.set_ylabel("return")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    for key, label in (
-        ("episode/fall_rate", "training fall rate"),
-        ("curriculum/level", "curriculum level"),
-    ):
-        points = series(key)
-        if points:
-            ax_rate.plot(*zip(*points, strict=True), label=label)
-    ax_rate.set_ylim(-0.05, 1.05)
-    ax_rate.set_xlabel("env steps")
-    ax_rate.grid(alpha=0.3)
-    ax_rate.legend()
-    fig.tight_layout()
-    path = Path(run_dir) / CURVE_FILE
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

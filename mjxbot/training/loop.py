@@ -10,23 +10,25 @@ the same code runs on one CPU, several local devices, or many hosts joined by
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from mjxbot.config import to_dict
 from mjxbot.env import HumanoidEnv
+from mjxbot.evaluation.episodes import Evaluator
+from mjxbot.evaluation.metrics import GroupReport, flat_metrics
+from mjxbot.evaluation.rollout import BASELINES, POLICY
 from mjxbot.registry import load_env
 from mjxbot.training.checkpoint import Checkpointer, CheckpointError, check_compatible
-from mjxbot.training.ppo import BATCH_AXIS, Trainer, make_trainer, policy_params, state_shardings
+from mjxbot.training.policy import deterministic_act
+from mjxbot.training.ppo import BATCH_AXIS, make_trainer, policy_params, state_shardings
 from mjxbot.types import TrainConfig
 
 ProgressFn = Callable[[int, dict[str, float]], None]
@@ -96,25 +98,17 @@ def run_meta(config: TrainConfig, env: HumanoidEnv) -> dict[str, Any]:
     }
 
 
-@dataclasses.dataclass
-class Evaluator:
-    """Deterministic evaluation on the local default device.
+def closing_actors(config: TrainConfig) -> tuple[str, ...]:
+    """The actors of the closing evaluation: the policy, and the zero action of its
+    controller (the PD hold, or QP only) when `eval.compare_pd_hold`."""
+    baseline = (BASELINES[config.env.controller],) if config.eval.compare_pd_hold else ()
+    return (POLICY, *baseline)
 
-    The policy and the PD hold (zero action) run from the same eval keys, so
-    they meet the same initial states and disturbance draws.
-    """
 
-    trainer: Trainer
-    num_envs: int
-    seed: int
-
-    def __post_init__(self):
-        self._fn = jax.jit(self.trainer.evaluate)
-        self._keys = jax.random.split(jax.random.PRNGKey(self.seed), self.num_envs)
-
-    def __call__(self, params: Any, use_policy: bool) -> dict[str, float]:
-        out = self._fn(params, jnp.asarray(use_policy), self._keys)
-        return {k: float(v) for k, v in jax.device_get(out).items()}
+def eval_metrics(actor: str, report: GroupReport) -> dict[str, float]:
+    """`report` as logged: `eval/...` for the policy, `eval_pd/...` for the zero action."""
+    prefix = "eval" if actor == POLICY else "eval_pd"
+    return {f"{prefix}/{k}": v for k, v in flat_metrics(report).items()}
 
 
 def train(
@@ -127,6 +121,7 @@ def train(
     env: HumanoidEnv | None = None,
     trace_counter: list[int] | None = None,
     evaluate: bool = True,
+    evaluation: dict[str, GroupReport] | None = None,
 ) -> tuple[Callable, tuple, dict[str, float]]:
     """Trains PPO on `config.env_name`.
 
@@ -141,13 +136,16 @@ def train(
         checkpoint is written and `TrainingInterrupted` raised.
       env: the env to use instead of building `config.env_name`.
       trace_counter: one-element list counting traces of the train step.
-      evaluate: run the final evaluation (and the PD-hold comparison).
+      evaluate: run the final evaluation (and the PD-hold comparison), with
+        `mjxbot.evaluation.Evaluator` on `eval.num_envs` envs from `eval.seed`.
+      evaluation: filled with the final evaluation's figures per actor
+        (`policy`, and `pd_hold` or `qp_only`), what `train.py` writes as `eval.json`.
 
     Returns:
       `(make_policy, params, metrics)`: Brax's `make_policy(params,
       deterministic)`, host copies of `(normalizer, policy, value)` params and
       the final metrics (last training metrics, `eval/...` of the policy and
-      `eval_pd/...` of the PD hold).
+      `eval_pd/...` of the zero action, `evaluation.flat_metrics`).
 
     Raises:
       CheckpointError: resuming from a missing, unreadable or foreign checkpoint.
@@ -192,18 +190,19 @@ def train(
     steps_per_it = trainer.steps_per_iteration
     num_iterations = math.ceil(ppo_cfg.num_timesteps / steps_per_it)
     iteration = int(host_copy(ts.iteration))
-    evaluator = Evaluator(trainer, config.eval.num_envs, config.eval.seed) if evaluate else None
     is_main = jax.process_index() == 0
+    evaluator = None
+    if evaluate and is_main:  # one compile, reused at the start and the end
+        act = deterministic_act(trainer.networks)
+        evaluator = Evaluator(env, act, config.eval.num_envs, config.eval.seed)
 
     def save(ts) -> None:
         if checkpointer is not None and config.checkpoint.enabled:
             step = int(host_copy(ts.iteration)) * steps_per_it
             checkpointer.save(step, ts, policy_params(ts), meta)
 
-    if evaluator is not None and config.eval.at_start and iteration == 0 and is_main:
-        progress_fn(
-            0, {f"eval/{k}": v for k, v in evaluator(host_copy(policy_params(ts)), True).items()}
-        )
+    if evaluator is not None and config.eval.at_start and iteration == 0:
+        progress_fn(0, eval_metrics(POLICY, evaluator(host_copy(policy_params(ts)))))
 
     metrics: dict[str, float] = {}
     every = config.checkpoint.every_steps
@@ -235,12 +234,13 @@ def train(
     save(ts)
 
     params = host_copy(policy_params(ts))
-    if evaluator is not None and is_main:
-        final = {f"eval/{k}": v for k, v in evaluator(params, True).items()}
-        if config.eval.compare_pd_hold:
-            final.update({f"eval_pd/{k}": v for k, v in evaluator(params, False).items()})
+    if evaluator is not None:
+        reports = {actor: evaluator(params, actor) for actor in closing_actors(config)}
+        final = {k: v for actor, r in reports.items() for k, v in eval_metrics(actor, r).items()}
         progress_fn(iteration * steps_per_it, final)
         metrics = {**metrics, **final}
+        if evaluation is not None:
+            evaluation.update(reports)
     return trainer.make_policy, params, metrics
 
 

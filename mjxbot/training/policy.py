@@ -1,7 +1,9 @@
-"""Loading a trained policy from a run directory, without the training script.
+"""A trained policy from a run directory, without the training script.
 
 A checkpoint's `meta` holds the network config and observation sizes next
-to the params, which is all `load_policy` needs.
+to the params, which is all `restore_policy_params` needs; `deterministic_act`
+is the policy those params drive. A callable `policy(obs) -> action` comes
+from an export (`mjxbot.export.load_policy`).
 """
 
 from __future__ import annotations
@@ -47,16 +49,19 @@ def restore_policy_params(
     return networks, ckpt.restore(step, template, item="policy"), meta
 
 
-def load_policy(
-    run_dir: str | Path, step: int | None = None, deterministic: bool = True
-) -> tuple[Callable, dict[str, Any]]:
-    """The policy of a run's checkpoint (the latest by default).
+def deterministic_act(networks: ppo_networks.PPONetworks) -> Callable[[Any, Any], jax.Array]:
+    """The deterministic policy of `networks` with its params as an argument.
 
     Returns:
-      `(policy, meta)`: `policy(obs, key) -> (action, extras)` on one
-      observation dict or a batch, and the checkpoint metadata (task name,
-      observation sizes, network config, step).
+      `act(params, obs) -> action`: `params` is `(normalizer, policy[, value])`,
+      `obs` the env's observation dict (or a batch of them), `action` the
+      mode of the action distribution, `[..., action_size]`. Evaluation
+      (`mjxbot.evaluation`) and exports (`mjxbot.export`) run this function.
     """
-    networks, params, meta = restore_policy_params(run_dir, step)
     make_policy = ppo_networks.make_inference_fn(networks)
-    return make_policy(params, deterministic=deterministic), meta
+
+    def act(params: Any, obs: Any) -> jax.Array:
+        # A deterministic Brax policy draws nothing: no key.
+        return make_policy(params, deterministic=True)(obs, None)[0]
+
+    return act

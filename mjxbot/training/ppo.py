@@ -7,8 +7,8 @@
   `T` steps, env vmapped over `B` envs), normalizer update, then
   `num_updates_per_batch` epochs of minibatch SGD on Brax's
   `compute_ppo_loss` (GAE keeps truncation apart from termination).
-* `evaluate(policy_params, use_policy, keys) -> metrics`: one deterministic
-  episode per key, with the policy or with zero action (the PD hold at home).
+
+Policies are evaluated by `mjxbot.evaluation.Evaluator`, the evaluation `eval.py` runs.
 
 The functions are written for the global batch. Multi-device and multi-host
 runs shard every per-env array along the batch axis of a `Mesh` and replicate
@@ -35,7 +35,6 @@ from flax import linen
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mjxbot.disturbances import set_curriculum
 from mjxbot.env import HumanoidEnv
 from mjxbot.training.curriculum import advance_levels, mean_level, start_levels
 from mjxbot.types import CurriculumConfig, NetworkConfig, PPOConfig, State
@@ -170,7 +169,6 @@ class Trainer:
       optimizer: the optax transformation.
       init: `key -> TrainState` (unjitted, global batch).
       train_step: `TrainState -> (TrainState, metrics)` (unjitted).
-      evaluate: `(policy_params, use_policy, keys) -> metrics` (unjitted).
       steps_per_iteration: env steps per `train_step` (all devices and hosts).
     """
 
@@ -179,7 +177,6 @@ class Trainer:
     optimizer: optax.GradientTransformation
     init: Callable
     train_step: Callable
-    evaluate: Callable
     steps_per_iteration: int
 
 
@@ -368,45 +365,11 @@ def make_trainer(
         )
         return new_ts, metrics
 
-    def evaluate(params: tuple, use_policy: jax.Array, keys: jax.Array) -> dict[str, jax.Array]:
-        """One deterministic episode per key, `[N]` keys; zero action when not `use_policy`.
-
-        Disturbances run at full strength (curriculum level 1) whatever the training level.
-        """
-        state = set_curriculum(batched_reset(keys), 1.0)
-        n = keys.shape[0]
-
-        def step(carry, _):
-            state, ret, length, active, fell = carry
-            logits = policy_apply(params[0], params[1], state.obs)
-            action = jnp.where(use_policy, dist.mode(logits), 0.0)
-            nstate = batched_step(state, action)
-            ret = ret + active * nstate.reward
-            length = length + active
-            fell = fell + active * nstate.done * (1.0 - nstate.info["truncation"])
-            active = active * (1.0 - nstate.done)
-            return (nstate, ret, length, active, fell), None
-
-        zeros = jnp.zeros((n,))
-        init_carry = (state, zeros, zeros, jnp.ones((n,)), zeros)
-        (_, ret, length, _, fell), _ = jax.lax.scan(
-            step, init_carry, None, length=env.config.episode_length
-        )
-        return {
-            "survived": n - fell.sum(),
-            "episodes": jnp.full((), n, jnp.float32),
-            "return": ret.mean(),
-            "return_std": ret.std(),
-            "length": length.mean(),
-            "fall_rate": fell.mean(),
-        }
-
     return Trainer(
         networks=networks,
         make_policy=make_policy,
         optimizer=optimizer,
         init=init,
         train_step=train_step,
-        evaluate=evaluate,
         steps_per_iteration=num_envs * unroll,
     )

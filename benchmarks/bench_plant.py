@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import mjxbot
+from mjxbot.disturbances.config import DisturbanceConfig, PhysicsRandConfig
 from mjxbot.evaluation import wilson_interval
-from mjxbot.types import DisturbanceConfig, PhysicsRandConfig
 
 
 def physics_case(**ranges) -> DisturbanceConfig:

@@ -19,11 +19,11 @@ import jax
 from brax.envs.base import Env as BraxEnvBase
 from brax.training.agents.ppo import train as brax_ppo
 
+from mjxbot.env.state import State
 from mjxbot.registry import load_env
 from mjxbot.training import config as tconfig
 from mjxbot.training.loop import train
 from mjxbot.training.ppo import make_networks
-from mjxbot.types import State
 
 _BRAX_ONLY = ("episode_metrics", "episode_done", "eval_metrics")
 

@@ -26,8 +26,11 @@ import numpy as np  # noqa: E402
 from mujoco import mjx  # noqa: E402
 
 from mjxbot import wbc  # noqa: E402
-from mjxbot.robot import load_robot  # noqa: E402
-from mjxbot.types import RobotConfig, WBCConfig  # noqa: E402
+from mjxbot.robot import (
+    RobotConfig,  # noqa: E402
+    load_robot,  # noqa: E402
+)
+from mjxbot.wbc.config import WBCConfig  # noqa: E402
 
 JOINT_NOISE = 0.02  # rad: half-width of the uniform noise on the independent states
 START_NOISE = 0.005  # rad: joint noise of the closed-loop start (as tests/test_wbc.py)

@@ -23,8 +23,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mjxbot  # noqa: E402
+from mjxbot.disturbances.config import DisturbanceConfig  # noqa: E402
 from mjxbot.envs.nut_station import reference_action  # noqa: E402
-from mjxbot.types import DisturbanceConfig  # noqa: E402
 
 
 def scripted_cycles(env, keys: jax.Array) -> dict[str, np.ndarray]:

@@ -11,15 +11,15 @@ import mujoco
 from mujoco import mjx
 
 from mjxbot import rewards
-from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation, torso_velocity
-from mjxbot.types import (
+from mjxbot.disturbances.config import (
     DisturbanceConfig,
-    EnvConfig,
-    Observation,
     PhysicsRandConfig,
     PushConfig,
     SensingConfig,
 )
+from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation, torso_velocity
+from mjxbot.env.config import EnvConfig
+from mjxbot.env.state import Observation
 
 
 def _balance_disturbances() -> DisturbanceConfig:

@@ -16,8 +16,9 @@ from mujoco import mjx
 
 from mjxbot import rewards
 from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
+from mjxbot.env.config import EnvConfig
+from mjxbot.env.state import Observation
 from mjxbot.errors import ConfigError
-from mjxbot.types import EnvConfig, Observation
 
 
 @dataclasses.dataclass(frozen=True)

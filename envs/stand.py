@@ -10,7 +10,7 @@ from mujoco import mjx
 
 from mjxbot import rewards
 from mjxbot.env import HumanoidEnv, torso_rotation
-from mjxbot.types import EnvConfig
+from mjxbot.env.config import EnvConfig
 
 
 @dataclasses.dataclass(frozen=True)

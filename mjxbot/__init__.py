@@ -44,9 +44,11 @@ def _import_mjx_quietly() -> None:
 _import_mjx_quietly()
 
 from mjxbot.env import HumanoidEnv
+from mjxbot.env.config import EnvConfig
+from mjxbot.env.state import State
 from mjxbot.errors import ConfigError, MjxbotError, ModelError
 from mjxbot.registry import ALL_ENVS, load_env, register
-from mjxbot.types import EnvConfig, RobotConfig, State
+from mjxbot.robot import RobotConfig
 
 __all__ = [
     "ALL_ENVS",

@@ -22,6 +22,25 @@ from mjxbot.errors import ConfigError
 T = TypeVar("T")
 
 
+def check_range(
+    where: str, value: tuple[float, float], lower: float | None = None, upper: float | None = None
+) -> None:
+    """Raises `ConfigError` unless `value` is `(min, max)` with `lower <= min <= max <= upper`."""
+    lo, hi = value
+    if lo > hi:
+        raise ConfigError(f"{where}: min {lo} is greater than max {hi}")
+    if lower is not None and lo < lower:
+        raise ConfigError(f"{where}: min {lo} is below the allowed minimum {lower}")
+    if upper is not None and hi > upper:
+        raise ConfigError(f"{where}: max {hi} is above the allowed maximum {upper}")
+
+
+def check_value(where: str, value: float, lower: float, upper: float | None = None) -> None:
+    if value < lower or (upper is not None and value > upper):
+        bound = f"[{lower}, {upper}]" if upper is not None else f">= {lower}"
+        raise ConfigError(f"{where}: {value} must be {bound}")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -109,11 +128,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
-    instance = cls(**kwargs)
-    validate = getattr(instance, "validate", None)
-    if callable(validate):
-        validate()
-    return instance
+    return cls(**kwargs)  # each config validates itself in `__post_init__`
 
 
 def to_dict(config: Any) -> dict[str, Any]:

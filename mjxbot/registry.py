@@ -6,9 +6,9 @@ from typing import Any
 
 from mjxbot.config import merge
 from mjxbot.env import HumanoidEnv
+from mjxbot.env.config import EnvConfig
 from mjxbot.envs import BUILTIN
 from mjxbot.errors import ConfigError
-from mjxbot.types import EnvConfig
 
 ALL_ENVS: dict[str, type[HumanoidEnv]] = dict(BUILTIN)
 

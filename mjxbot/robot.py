@@ -12,10 +12,82 @@ import numpy as np
 
 from mjxbot.errors import ConfigError, ModelError
 from mjxbot.names import lookup_id, lookup_ids, valid_names
-from mjxbot.types import RobotConfig
 
 # `RobotConfig.home_key` value that names the model's default pose instead of a keyframe.
 QPOS0 = "qpos0"
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotConfig:
+    """Which MJCF humanoid to load and how its parts are named.
+
+    Attributes:
+      mjcf: path to the scene XML; relative paths are resolved against the
+        packaged assets folder first, then the working directory.
+      torso_body: the floating-base body (it must own the free joint).
+      feet: foot body names.
+      hands: hand body names.
+      home_key: the nominal standing pose and PD target: a keyframe name
+        (`"home"`), a keyframe index (`0`, for models whose keyframes have no
+        names), or `"qpos0"` (reserved: the model's default pose, for models
+        without keyframes; it wins over a keyframe named "qpos0"). A pose given
+        by index or `"qpos0"` must pass the standing check of
+        `mjxbot.robot.check_standing`; a named keyframe is trusted as is.
+      home_height_tolerance: standing check (m): the lowest foot-geom point must
+        lie within this distance of the floor (z = 0), and the torso origin at
+        least this far above every foot body's origin.
+      push_bodies: bodies a push may hit (drawn uniformly), when pushes are on.
+      floor_geom: the ground geom: its friction is randomized by per-episode
+        physics and enters the whole-body QP's friction cones.
+      sole_geoms: sole spheres whose lowest points are the whole-body QP's
+        candidate contacts.
+      gains: regex over actuator names -> (kp, kd); the first match wins and
+        every actuator must match one entry.
+    """
+
+    mjcf: str = "humanoid.xml"
+    torso_body: str = "torso"
+    feet: tuple[str, ...] = ("left_foot", "right_foot")
+    hands: tuple[str, ...] = ("left_hand", "right_hand")
+    home_key: str | int = "home"
+    home_height_tolerance: float = 0.05
+    push_bodies: tuple[str, ...] = ("torso", "chest")
+    floor_geom: str = "floor"
+    sole_geoms: tuple[str, ...] = (
+        "left_toe_in",
+        "left_toe_out",
+        "left_heel_in",
+        "left_heel_out",
+        "right_toe_in",
+        "right_toe_out",
+        "right_heel_in",
+        "right_heel_out",
+    )
+    gains: dict[str, tuple[float, float]] = dataclasses.field(
+        default_factory=lambda: {
+            "hip": (600.0, 10.0),
+            "knee": (800.0, 12.0),
+            "ankle": (500.0, 8.0),
+            "waist": (300.0, 6.0),
+            "shoulder|elbow": (60.0, 2.0),
+            "finger": (200.0, 5.0),
+        }
+    )
+
+    def __post_init__(self):
+        if not self.push_bodies:
+            raise ConfigError("robot.push_bodies: give at least one body name")
+        if not self.sole_geoms:
+            raise ConfigError("robot.sole_geoms: give at least one sole geom")
+        key = self.home_key
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise ConfigError(f"robot.home_key: expected a keyframe name or index, got {key!r}")
+        if isinstance(key, int) and key < 0:
+            raise ConfigError(f"robot.home_key: a keyframe index must be >= 0, got {key}")
+        if not self.home_height_tolerance > 0:
+            raise ConfigError(
+                f"robot.home_height_tolerance: must be > 0, got {self.home_height_tolerance}"
+            )
 
 
 def assets_dir() -> Path:
@@ -59,6 +131,7 @@ class Robot:
       torque_limit: `[nu, 2]` joint torque (or force) limits of each actuator:
         `gear * ctrlrange` intersected with `gear * forcerange` where limited.
       gear: `[nu]` each motor's gear ratio, joint torque per unit of `ctrl`.
+      config: the config it was loaded from (part names: push bodies, floor, soles).
       joint_range: `[nu, 2]` range of each actuated joint.
       joint_limited: `[nu]` whether that joint has a range.
     """
@@ -76,6 +149,7 @@ class Robot:
     joint_range: np.ndarray
     joint_limited: np.ndarray
     gear: np.ndarray
+    config: RobotConfig
 
     @property
     def unit_gear(self) -> bool:
@@ -300,4 +374,5 @@ def load_robot(config: RobotConfig) -> Robot:
         joint_range=model.jnt_range[joints].copy(),
         joint_limited=model.jnt_limited[joints].astype(bool),
         gear=model.actuator_gear[:, 0].copy(),
+        config=config,
     )

@@ -6,10 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mjxbot.env.state import State
 from mjxbot.errors import ConfigError
 from mjxbot.training import config as tconfig
 from mjxbot.training.curriculum import advance_levels, start_levels
-from mjxbot.types import CurriculumConfig, State
+from mjxbot.training.schema import CurriculumConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CURRICULUM = CurriculumConfig(enabled=True, start=0.5, up=0.1, down=0.3, min_level=0.2)

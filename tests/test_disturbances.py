@@ -18,16 +18,17 @@ from mujoco import mjx
 import mjxbot
 from mjxbot import disturbances as dist
 from mjxbot.config import from_dict, merge
-from mjxbot.envs.stand import StandConfig
-from mjxbot.errors import ConfigError, ModelError
-from mjxbot.types import (
+from mjxbot.disturbances.config import (
     DisturbanceConfig,
-    EnvConfig,
     PartsConfig,
     PhysicsRandConfig,
     PushConfig,
     SensingConfig,
 )
+from mjxbot.env.config import EnvConfig
+from mjxbot.envs.stand import StandConfig
+from mjxbot.errors import ConfigError, ModelError
+from mjxbot.robot import RobotConfig
 
 # Statistics over N_SAMPLES draws: a uniform(a, b) has mean (a+b)/2 and std
 # (b-a)/sqrt(12); sample means and stds must match within these fractions of
@@ -45,12 +46,13 @@ LATENCY_ATOL = 1e-5
 LATENCY_MIN_DIFF = 1e-3
 
 BATCH = 8
+# The robot's parts a push may hit (`RobotConfig.push_bodies`).
+PUSH_BODIES = ("torso", "chest", "left_hand")
 EPISODE_LENGTH = 5
 LONG_ROLLOUT = 40
 ON = {
     "push": {
         "enabled": True,
-        "bodies": ["torso", "chest", "left_hand"],
         "force": [50.0, 150.0],
         "torque": [0.0, 5.0],
         "interval": [0.04, 0.1],
@@ -95,7 +97,10 @@ class Compiled:
 
 @pytest.fixture(scope="module")
 def on():
-    config = merge(StandConfig(episode_length=EPISODE_LENGTH), {"disturbances": ON})
+    config = merge(
+        StandConfig(episode_length=EPISODE_LENGTH),
+        {"disturbances": ON, "robot": {"push_bodies": PUSH_BODIES}},
+    )
     return Compiled(mjxbot.load_env("stand", config))
 
 
@@ -121,7 +126,6 @@ def no_reset(state):
         ({"push": {"interval": [-1.0, -0.5]}}, "push.interval"),
         ({"push": {"kick_probability": 1.5}}, "push.kick_probability: 1.5 must be [0.0, 1.0]"),
         ({"push": {"vertical_share": -0.1}}, "push.vertical_share"),
-        ({"push": {"bodies": []}}, "push.bodies"),
         ({"physics": {"mass_scale": [1.2, 0.8]}}, "physics.mass_scale: min 1.2 is greater"),
         ({"physics": {"latency": [2, 1]}}, "physics.latency"),
         ({"physics": {"latency": [-1, 1]}}, "physics.latency"),
@@ -141,13 +145,20 @@ def test_bad_ranges_fail_at_config_time(overrides, message):
 def test_direct_construction_validates():
     with pytest.raises(ConfigError, match="duration"):
         PushConfig(duration=(0.3, 0.1))
+    with pytest.raises(ConfigError, match="robot.push_bodies: give at least one body name"):
+        RobotConfig(push_bodies=())
+    with pytest.raises(ConfigError, match="robot.sole_geoms: give at least one sole geom"):
+        RobotConfig(sole_geoms=())
 
 
 def test_unknown_names_fail_when_env_is_built():
-    bad_body = {"disturbances": {"push": {"enabled": True, "bodies": ["torso", "tail"]}}}
+    bad_body = {
+        "disturbances": {"push": {"enabled": True}},
+        "robot": {"push_bodies": ["torso", "tail"]},
+    }
     with pytest.raises(ModelError, match="body 'tail' not in the model; its bodies are: torso"):
         mjxbot.load_env("stand", **bad_body)
-    bad_geom = {"disturbances": {"physics": {"enabled": True, "floor_geom": "ground"}}}
+    bad_geom = {"disturbances": {"physics": {"enabled": True}}, "robot": {"floor_geom": "ground"}}
     with pytest.raises(ModelError, match="geom 'ground' not in the model; its geoms are: floor"):
         mjxbot.load_env("stand", **bad_geom)
 

@@ -11,6 +11,7 @@ import pytest
 from mujoco import mjx
 
 import mjxbot
+from mjxbot.disturbances.config import DisturbanceConfig
 from mjxbot.envs.nut_station import (
     NutStation,
     NutStationConfig,
@@ -19,7 +20,6 @@ from mjxbot.envs.nut_station import (
     seat_success,
 )
 from mjxbot.errors import ConfigError
-from mjxbot.types import DisturbanceConfig
 
 # Scripted controller over a vectorized batch of one-cycle episodes, no disturbances.
 BATCH = 12

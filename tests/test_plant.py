@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import mjxbot
-from mjxbot.types import DisturbanceConfig, PhysicsRandConfig, SensingConfig
+from mjxbot.disturbances.config import DisturbanceConfig, PhysicsRandConfig, SensingConfig
 
 FRICTIONS = (0.3, 0.4, 0.8, 1.2)
 ENVS_PER_FRICTION = 4

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mjxbot.errors import run_cli
 from mjxbot.training import config as tconfig
-from mjxbot.types import TrainConfig
+from mjxbot.training.schema import TrainConfig
 
 # ------------------------------------------------------------ config fuzzing
 

@@ -30,7 +30,7 @@ def test_absurd_pushes_blow_up_envs_but_training_goes_on(tmp_path):
 
     absurd = [
         "env.disturbances.push.enabled=true",
-        "env.disturbances.push.bodies=[pelvis]",
+        "env.robot.push_bodies=[pelvis]",
         "env.disturbances.push.force=[1000.0, 1.0e+12]",
         "env.disturbances.push.interval=[0.02, 0.3]",
     ]

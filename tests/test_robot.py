@@ -11,8 +11,7 @@ import pytest
 import mjxbot
 from mjxbot.env.control import pd_torque
 from mjxbot.errors import ConfigError, MjxbotError, ModelError
-from mjxbot.robot import load_robot
-from mjxbot.types import RobotConfig
+from mjxbot.robot import RobotConfig, load_robot
 
 DATA = Path(__file__).parent / "data"
 BIPED_XML = (DATA / "mini_biped.xml").read_text()

@@ -19,9 +19,9 @@ from mujoco import mjx
 import mjxbot
 from mjxbot import qp as qpsolver
 from mjxbot import wbc
-from mjxbot.robot import load_robot
+from mjxbot.robot import RobotConfig, load_robot
 from mjxbot.training import config as tconfig
-from mjxbot.types import RobotConfig, WBCConfig
+from mjxbot.wbc.config import WBCConfig
 
 DYNAMICS_TOL = 1e-5  # N or N m: |M qacc + c - S tau - J'f|_inf at the tight settings
 CONE_TOL = 1e-3  # N: friction pyramid, unilateral and inactive forces (weight: 510 N)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from mjxbot.types import (
-    DisturbanceConfig,
-    EnvConfig,
-    PartsConfig,
-    PushConfig,
-    RobotConfig,
-)
+from mjxbot.disturbances.config import DisturbanceConfig, PartsConfig, PushConfig
+from mjxbot.env.config import EnvConfig
+from mjxbot.errors import ConfigError
+from mjxbot.robot import RobotConfig
 
 SIDES = ("left", "right")
 ARM_JOINTS = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
@@ -117,3 +114,14 @@ class NutStationConfig(EnvConfig):
             "action_rate": 0.01,
         }
     )
+
+    def __post_init__(self):
+        super().__post_init__()
+        steps = self.takt / self.ctrl_dt
+        if abs(steps - round(steps)) > 1e-6 or round(steps) != self.episode_length:
+            raise ConfigError(
+                f"nut_station runs one cycle per episode: episode_length must be "
+                f"takt / ctrl_dt = {steps:g}, got {self.episode_length}"
+            )
+        if self.spline_teeth < 1:
+            raise ConfigError(f"spline_teeth must be >= 1, got {self.spline_teeth}")

@@ -10,12 +10,10 @@ import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
+from mjxbot.env.state import State
 from mjxbot.envs.nut_station.env import NutStation
 from mjxbot.envs.nut_station.success import (
     symmetric_angle,
-)
-from mjxbot.types import (
-    State,
 )
 
 

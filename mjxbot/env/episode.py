@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
+from mjxbot.env.config import GuardConfig
 from mjxbot.robot import Robot
-from mjxbot.types import GuardConfig
 
 
 def tree_where(cond: jax.Array, on_true: Any, on_false: Any) -> Any:

@@ -16,7 +16,7 @@ import yaml
 from mjxbot.config import _deep_update, from_dict, load_yaml, parse_overrides, to_dict
 from mjxbot.errors import ConfigError
 from mjxbot.registry import ALL_ENVS
-from mjxbot.types import TrainConfig
+from mjxbot.training.schema import TrainConfig
 
 # Hardware defaults, used where the config leaves a size at 0.
 GPU_NUM_ENVS = 4096
@@ -29,17 +29,6 @@ CPU_NUM_ENVS = 32
 # training steps/s measured there, 600k steps take 7-9 minutes.
 CPU_NUM_TIMESTEPS = 600_000
 CPU_EVAL_ENVS = 128
-# (field, min, max) of PPO's float settings.
-PPO_FLOAT_RANGES = (
-    ("learning_rate", 0.0, 1.0),
-    ("entropy_cost", 0.0, 1.0),
-    ("discounting", 0.0, 1.0),
-    ("gae_lambda", 0.0, 1.0),
-    ("clipping_epsilon", 0.0, 1.0),
-    ("max_grad_norm", 0.0, float("inf")),
-    ("reward_scaling", 0.0, float("inf")),
-    ("vf_loss_coefficient", 0.0, float("inf")),
-)
 
 
 def build(data: dict[str, Any]) -> TrainConfig:
@@ -58,48 +47,7 @@ def build(data: dict[str, Any]) -> TrainConfig:
     if isinstance(scales, dict):  # one term set keeps the others, as `load_env` does
         env_data = {**env_data, "reward_scales": {**env_class().reward_scales, **scales}}
     env_config = from_dict(env_class, env_data, "env")
-    config = dataclasses.replace(config, env=env_config)
-    validate(config)
-    return config
-
-
-def validate(config: TrainConfig) -> None:
-    """Cross-field checks that a single field's type cannot express."""
-    ppo = config.ppo
-    for name in ("num_timesteps", "num_envs"):
-        if getattr(ppo, name) < 0:
-            raise ConfigError(f"ppo.{name} must be >= 0 (0 = pick for the hardware)")
-    for name in ("unroll_length", "num_minibatches", "num_updates_per_batch"):
-        if getattr(ppo, name) < 1:
-            raise ConfigError(f"ppo.{name} must be >= 1, got {getattr(ppo, name)}")
-    if ppo.num_envs and ppo.num_envs % ppo.num_minibatches:
-        raise ConfigError(
-            f"ppo.num_minibatches={ppo.num_minibatches} must divide ppo.num_envs={ppo.num_envs}"
-        )
-    for name, lo, hi in PPO_FLOAT_RANGES:
-        value = getattr(ppo, name)
-        if not lo <= value <= hi:
-            raise ConfigError(f"ppo.{name}={value} must be in [{lo}, {hi}]")
-    if ppo.learning_rate <= 0:
-        raise ConfigError(f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
-    net = config.network
-    for name in ("policy_hidden_layer_sizes", "value_hidden_layer_sizes"):
-        if any(size < 1 for size in getattr(net, name)):
-            raise ConfigError(
-                f"network.{name}: every layer needs >= 1 unit, got {getattr(net, name)}"
-            )
-    if net.init_noise_std <= 0:
-        raise ConfigError(f"network.init_noise_std must be > 0, got {net.init_noise_std}")
-    if net.mean_init_scale is not None and net.mean_init_scale <= 0:
-        raise ConfigError(f"network.mean_init_scale must be > 0, got {net.mean_init_scale}")
-    if config.logging.log_every < 1:
-        raise ConfigError("logging.log_every must be >= 1")
-    if config.checkpoint.max_to_keep < 1:
-        raise ConfigError("checkpoint.max_to_keep must be >= 1")
-    if config.checkpoint.every_steps < 0:
-        raise ConfigError("checkpoint.every_steps must be >= 0")
-    if config.eval.num_envs < 0:
-        raise ConfigError("eval.num_envs must be >= 0")
+    return dataclasses.replace(config, env=env_config)
 
 
 def load(paths: list[str | Path] = (), overrides: list[str] = (), base: dict | None = None):

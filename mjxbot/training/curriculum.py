@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from mjxbot.disturbances import set_curriculum
-from mjxbot.types import CurriculumConfig, State
+from mjxbot.env.state import State
+from mjxbot.training.schema import CurriculumConfig
 
 
 def start_levels(state: State, config: CurriculumConfig) -> State:

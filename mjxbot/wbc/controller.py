@@ -8,7 +8,7 @@ from mujoco import mjx
 
 from mjxbot import qp as qpsolver
 from mjxbot.robot import Robot
-from mjxbot.types import WBCConfig
+from mjxbot.wbc.config import WBCConfig
 from mjxbot.wbc.layout import Layout, make_layout
 from mjxbot.wbc.problem import QPData, TaskTargets, build_qp, dynamics_terms, torques
 

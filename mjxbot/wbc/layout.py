@@ -9,8 +9,9 @@ import mujoco
 import numpy as np
 
 from mjxbot.errors import ConfigError
+from mjxbot.names import lookup_id, lookup_ids
 from mjxbot.robot import Robot
-from mjxbot.types import WBCConfig
+from mjxbot.wbc.config import WBCConfig
 
 GRAVITY = 9.81
 """Only used to normalize forces (the dynamics use the model's gravity)."""
@@ -88,21 +89,14 @@ class Layout:
         return 6 + 2 * self.nu + 5 * self.nc
 
 
-def _geom_id(model: mujoco.MjModel, name: str, where: str) -> int:
-    gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
-    if gid < 0:
-        names = [model.geom(i).name for i in range(model.ngeom) if model.geom(i).name]
-        raise ConfigError(f"{where}: geom {name!r} not in the model; its geoms: {', '.join(names)}")
-    return gid
-
-
 def make_layout(robot: Robot, config: WBCConfig) -> Layout:
     """Resolves the contact geoms, joint ranges and home quantities of `robot`."""
     model = robot.model
-    geoms = np.asarray([_geom_id(model, n, "wbc.contact_geoms") for n in config.contact_geoms])
+    geom = mujoco.mjtObj.mjOBJ_GEOM
+    geoms = np.asarray(lookup_ids(model, geom, robot.config.sole_geoms, "robot.sole_geoms"))
     if np.any(model.geom_type[geoms] != mujoco.mjtGeom.mjGEOM_SPHERE):
-        raise ConfigError("wbc.contact_geoms must all be spheres")
-    floor = _geom_id(model, config.floor_geom, "wbc.floor_geom")
+        raise ConfigError("robot.sole_geoms must all be spheres")
+    floor = lookup_id(model, geom, robot.config.floor_geom, "robot.floor_geom")
     nu = robot.nu
     joints = model.actuator_trnid[:, 0]
     limited = model.jnt_limited[joints].astype(bool)

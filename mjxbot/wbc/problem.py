@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from flax import struct
 from mujoco import mjx
 
-from mjxbot.types import WBCConfig
+from mjxbot.wbc.config import WBCConfig
 from mjxbot.wbc.layout import Layout
 
 # Inner-pyramid factor: a 4-facet pyramid |fx|, |fy| <= mu' fz lies inside the cone

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from mjxbot.disturbances.config import PushConfig
 from mjxbot.errors import MjxbotError
 from mjxbot.evaluation.episodes import Evaluator
 from mjxbot.evaluation.metrics import Rate, survival
 from mjxbot.evaluation.plan import Plan
 from mjxbot.evaluation.rollout import Batch, Runner
 from mjxbot.registry import load_env
-from mjxbot.types import PushConfig
 
 # The sweep runs this long past the latest first push, so that every env is
 # pushed at least once and the push can be judged.

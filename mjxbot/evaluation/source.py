@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from mjxbot.config import from_dict, load_yaml
+from mjxbot.disturbances.config import DisturbanceConfig
 from mjxbot.env import HumanoidEnv
 from mjxbot.errors import MjxbotError
 from mjxbot.evaluation.rollout import ActFn
 from mjxbot.registry import ALL_ENVS
-from mjxbot.types import DisturbanceConfig
 
 RUN_CONFIG = "config.yaml"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from mjxbot.config import to_dict
 from mjxbot.errors import MjxbotError
-from mjxbot.types import TrainConfig, WandbConfig
+from mjxbot.training.schema import TrainConfig, WandbConfig
 
 METRICS_FILE = "metrics.jsonl"
 WANDB_ID_FILE = "wandb_run_id"

@@ -29,7 +29,7 @@ from mjxbot.registry import load_env
 from mjxbot.training.checkpoint import Checkpointer, CheckpointError, check_compatible
 from mjxbot.training.policy import deterministic_act
 from mjxbot.training.ppo import BATCH_AXIS, make_trainer, policy_params, state_shardings
-from mjxbot.types import TrainConfig
+from mjxbot.training.schema import TrainConfig
 
 ProgressFn = Callable[[int, dict[str, float]], None]
 

@@ -18,7 +18,7 @@ from brax.training.agents.ppo import networks as ppo_networks
 from mjxbot.config import from_dict
 from mjxbot.training.checkpoint import Checkpointer
 from mjxbot.training.ppo import init_policy_params, make_networks, strip_weak_types
-from mjxbot.types import NetworkConfig
+from mjxbot.training.schema import NetworkConfig
 
 
 def networks_from_meta(meta: dict[str, Any]) -> ppo_networks.PPONetworks:

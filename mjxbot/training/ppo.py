@@ -36,8 +36,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from mjxbot.env import HumanoidEnv
+from mjxbot.env.state import State
 from mjxbot.training.curriculum import advance_levels, mean_level, start_levels
-from mjxbot.types import CurriculumConfig, NetworkConfig, PPOConfig, State
+from mjxbot.training.schema import CurriculumConfig, NetworkConfig, PPOConfig
 
 BATCH_AXIS = "batch"
 

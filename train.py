@@ -25,9 +25,6 @@ from typing import Annotated
 
 import tyro
 
-RESOLVED_CONFIG = "config.yaml"
-RUN_INFO = "run_info.json"
-
 
 @dataclasses.dataclass
 class TrainArgs:
@@ -117,51 +114,14 @@ def finish(config, run_dir: Path, step: int, results: dict) -> None:
 def run(args: TrainArgs) -> int:
     import jax
 
-    from mjxbot.training import config as tconfig
-    from mjxbot.training.checkpoint import Checkpointer, CheckpointError
-    from mjxbot.training.logging import RunLogger, check_writable, write_text_atomic
+    from mjxbot.training.logging import RunLogger, write_text_atomic
     from mjxbot.training.loop import TrainingInterrupted, train
+    from mjxbot.training.run_dir import RUN_INFO, open_run
 
-    if args.resume:
-        if not args.run_dir:
-            raise CheckpointError("--resume needs --run-dir DIR of the run to continue")
-        run_dir = Path(args.run_dir)
-        saved = run_dir / RESOLVED_CONFIG
-        if not saved.is_file():
-            raise CheckpointError(f"no run to resume in {run_dir} ({RESOLVED_CONFIG} is missing)")
-        from mjxbot.config import load_yaml
-
-        config = tconfig.load(args.config, args.set, base=load_yaml(saved))
-    else:
-        config = tconfig.load(args.config, args.set)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.run_dir or f"runs/{config.env_name}-{stamp}")
-    config = tconfig.resolve_auto(config, jax.default_backend(), jax.device_count())
+    opened = open_run(args.config, args.set, args.run_dir, args.resume)
+    config, run_dir, checkpointer = opened.config, opened.run_dir, opened.checkpointer
+    restore, start_step = opened.restore, opened.start_step
     is_main = jax.process_index() == 0
-    check_writable(run_dir)
-
-    checkpointer = None
-    start_step = 0
-    restore = False
-    if args.resume:
-        checkpointer = Checkpointer(
-            run_dir / "checkpoints", config.checkpoint.max_to_keep, create=False
-        )
-        # Pre-empted before its first checkpoint was complete: start over.
-        restore = checkpointer.latest_step() is not None
-        if restore:
-            start_step, _ = checkpointer.read_meta()
-        origin = f"checkpoint {start_step}" if restore else "the start (no complete checkpoint)"
-        print(f"resuming {run_dir} from {origin}", file=sys.stderr)
-    elif config.checkpoint.enabled:
-        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-            raise CheckpointError(
-                f"{run_dir} already holds checkpoints; pass --resume or another --run-dir"
-            )
-        checkpointer = Checkpointer(run_dir / "checkpoints", config.checkpoint.max_to_keep)
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / RESOLVED_CONFIG, tconfig.dump(config))
 
     ppo = config.ppo
     print(

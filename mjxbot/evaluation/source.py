@@ -18,8 +18,7 @@ from mjxbot.env import HumanoidEnv
 from mjxbot.errors import MjxbotError
 from mjxbot.evaluation.rollout import ActFn
 from mjxbot.registry import ALL_ENVS
-
-RUN_CONFIG = "config.yaml"
+from mjxbot.training.run_dir import RESOLVED_CONFIG
 
 
 class EvalError(MjxbotError):
@@ -65,9 +64,9 @@ def _run_source(path: Path) -> Source:
     from mjxbot.training import config as tconfig
     from mjxbot.training.policy import deterministic_act, restore_policy_params
 
-    if not (path / RUN_CONFIG).is_file():
-        raise EvalError(f"{path} has checkpoints but no {RUN_CONFIG}: not a train.py run")
-    config = tconfig.from_yaml_text((path / RUN_CONFIG).read_text())
+    if not (path / RESOLVED_CONFIG).is_file():
+        raise EvalError(f"{path} has checkpoints but no {RESOLVED_CONFIG}: not a train.py run")
+    config = tconfig.from_yaml_text((path / RESOLVED_CONFIG).read_text())
     meta = read_run_meta(path)
 
     def load() -> tuple[ActFn, Any]:
@@ -94,7 +93,7 @@ def load_source(path: Path) -> Source:
     """
     if not path.exists():
         raise EvalError(f"no run directory or exported policy at {path}")
-    if path.is_dir() and ((path / "checkpoints").exists() or (path / RUN_CONFIG).is_file()):
+    if path.is_dir() and ((path / "checkpoints").exists() or (path / RESOLVED_CONFIG).is_file()):
         return _run_source(path)
     return _export_source(path)
 

@@ -93,8 +93,13 @@ MINI = [
     *(arg for path in MINI_CONFIGS for arg in ("--config", path)),
     *(arg for item in MINI_SETS for arg in ("--set", item)),
 ]
-# Kept between sessions: entries are keyed by the compiled program.
-SUBPROCESS_CACHE = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
+# Kept between sessions: entries are keyed by the compiled program. One folder per
+# pytest-xdist worker, so two workers compiling the same program never write one entry.
+SUBPROCESS_CACHE = (
+    Path(tempfile.gettempdir())
+    / "mjxbot-test-jax-cache"
+    / os.environ.get("PYTEST_XDIST_WORKER", "main")
+)
 
 
 def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
@@ -115,7 +120,7 @@ def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def cache() -> Path:
     """The compilation cache directory shared by every CLI subprocess."""
-    SUBPROCESS_CACHE.mkdir(exist_ok=True)
+    SUBPROCESS_CACHE.mkdir(parents=True, exist_ok=True)
     return SUBPROCESS_CACHE
 
 

@@ -18,7 +18,6 @@ from mjxbot.env import HumanoidEnv
 from mjxbot.errors import MjxbotError
 from mjxbot.evaluation.rollout import ActFn
 from mjxbot.registry import ALL_ENVS
-from mjxbot.training.run_dir import RESOLVED_CONFIG
 
 
 class EvalError(MjxbotError):
@@ -63,6 +62,7 @@ def _run_source(path: Path) -> Source:
     # Imported here: mjxbot.training imports this package (its evaluator).
     from mjxbot.training import config as tconfig
     from mjxbot.training.policy import deterministic_act, restore_policy_params
+    from mjxbot.training.run_dir import RESOLVED_CONFIG
 
     if not (path / RESOLVED_CONFIG).is_file():
         raise EvalError(f"{path} has checkpoints but no {RESOLVED_CONFIG}: not a train.py run")
@@ -93,6 +93,9 @@ def load_source(path: Path) -> Source:
     """
     if not path.exists():
         raise EvalError(f"no run directory or exported policy at {path}")
+    # Imported here: mjxbot.training imports this package (its closing evaluation).
+    from mjxbot.training.run_dir import RESOLVED_CONFIG
+
     if path.is_dir() and ((path / "checkpoints").exists() or (path / RESOLVED_CONFIG).is_file()):
         return _run_source(path)
     return _export_source(path)

@@ -7,7 +7,9 @@ epochs, networks and optimizer settings. Reported: time from the start of
 training to the first finished iteration (compile included) and the steady
 training steps per second (iterations after the first). Brax runs its
 iterations in epochs of `--brax-epoch` iterations per device call; ours runs
-one jitted call per iteration.
+one jitted call per iteration. Where Brax's `ppo.train` cannot run (brax
+0.14.2 on jax >= 0.10, which removed `jax.device_put_replicated`), only
+mjxbot's row is printed, with one line saying why Brax's is skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import brax
 import jax
 from brax.envs.base import Env as BraxEnvBase
 from brax.training.agents.ppo import train as brax_ppo
@@ -63,10 +66,10 @@ def bench_ours(config) -> dict[str, float]:
     train(
         config, progress_fn=lambda step, m: log.append((time.perf_counter(), step)), evaluate=False
     )
-    return {"first_iteration_s": log[0][0] - t0, "sps": _steady_sps(log)}
+    return {"first_iteration_s": log[0][0] - t0, "sps": steady_sps(log)}
 
 
-def _steady_sps(log: list[tuple[float, int]], skip: int = 1) -> float:
+def steady_sps(log: list[tuple[float, int]], skip: int = 1) -> float:
     """Steps per second after the first `skip` reports (which include compiles)."""
     (t_first, s_first), (t_last, s_last) = log[skip - 1], log[-1]
     return (s_last - s_first) / (t_last - t_first)
@@ -117,11 +120,24 @@ def bench_brax(config, env, epoch: int) -> dict[str, float]:
     return {
         # Brax's second epoch compiles again (measured: 78 s vs 3-4 s; likely weak types in
         # the env state, which train() strips), so its steady rate starts after two epochs.
-        "sps": _steady_sps(log, skip=2),
+        "sps": steady_sps(log, skip=2),
         "first_epoch_s": log[0][0] - t0,
         "first_epoch_steps": log[0][1],
         "intervals": _intervals(log),
     }
+
+
+def brax_or_skip(config, env, epoch: int) -> dict[str, float] | str:
+    """`bench_brax`'s figures, or why Brax's `ppo.train` cannot run with this jax."""
+    try:
+        return bench_brax(config, env, epoch)
+    except AttributeError as e:
+        if "device_put_replicated" not in str(e):
+            raise
+        return (
+            f"brax ppo.train skipped: brax {brax.__version__} calls jax.device_put_replicated, "
+            f"which jax {jax.__version__} no longer has (fixed in Brax's repository, unreleased)"
+        )
 
 
 def main() -> None:
@@ -144,13 +160,16 @@ def main() -> None:
     config = tconfig.resolve_auto(config, jax.default_backend(), jax.device_count())
     env = load_env(config.env_name, config.env)
     ours = bench_ours(config)
-    brax = bench_brax(config, env, args.brax_epoch)
+    brax = brax_or_skip(config, env, args.brax_epoch)
     print(
         f"\n{args.env}, {args.num_envs} envs x {config.ppo.unroll_length} steps, "
         f"{jax.device_count()} {jax.default_backend()} device(s)"
     )
     print(f"{'trainer':28s}{'steps/s':>10s}{'first iteration (s)':>22s}")
     print(f"{'mjxbot train()':28s}{ours['sps']:10.0f}{ours['first_iteration_s']:22.1f}")
+    if isinstance(brax, str):
+        print(brax)
+        return
     print(
         f"{'brax ppo.train':28s}{brax['sps']:10.0f}{brax['first_epoch_s']:22.1f}"
         f"  (first epoch: {brax['first_epoch_steps']:,} steps)"

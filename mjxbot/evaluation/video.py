@@ -127,8 +127,9 @@ def render_video(
     """
     try:
         import imageio.v2 as imageio
-    except ImportError:
-        why = "imageio is not installed (pip install imageio imageio-ffmpeg)"
+        import imageio_ffmpeg  # noqa: F401 - the mp4 encoder of imageio's ffmpeg plugin
+    except ImportError as e:
+        why = f"{e.name} is not installed (pip install imageio imageio-ffmpeg)"
         return {"skipped": why, "backend": backend}
     trace = {k: v[:frames] for k, v in trace.items()}
     steps, envs = trace["qpos"].shape[:2]

@@ -173,11 +173,6 @@ class Robot:
         return self.model.nu
 
     @property
-    def actuator_names(self) -> list[str]:
-        """The actuators' names in `ctrl` order."""
-        return [self.model.actuator(i).name for i in range(self.model.nu)]
-
-    @property
     def home_joint_targets(self) -> np.ndarray:
         """`[nu]` actuated-joint positions of the home pose."""
         return self.home_qpos[self.qpos_adr]

@@ -23,7 +23,16 @@ from mjxbot.envs.nut_station.success import (
     symmetric_angle,
     yaw_quat,
 )
-from mjxbot.names import lookup_id
+from mjxbot.names import lookup_id, lookup_ids
+
+
+def hand_actuators(model: mujoco.MjModel, mjcf: str) -> tuple[np.ndarray, np.ndarray]:
+    """The `ctrl` indices (actuator ids) of the arms `[2, 4]` and fingers `[2, 2]`, per side."""
+    what = f"nut_station ({mjcf})"
+    actuator = mujoco.mjtObj.mjOBJ_ACTUATOR
+    arm = [lookup_ids(model, actuator, [f"{s}_{j}" for j in ARM_JOINTS], what) for s in SIDES]
+    finger = [lookup_ids(model, actuator, [f"{s}_finger_{f}" for f in "ab"], what) for s in SIDES]
+    return np.array(arm), np.array(finger)
 
 
 # ---------------------------------------------------------------------- env
@@ -66,13 +75,7 @@ class NutStation(HumanoidEnv):
         self._proxy_mocap = np.array(
             [m.body_mocapid[ident(body, f"grip_proxy_{s}")] for s in SIDES]
         )
-        names = self.robot.actuator_names
-        self.finger_actuators = np.array(
-            [[names.index(f"{s}_finger_{f}") for f in "ab"] for s in SIDES]
-        )
-        self.arm_actuators = np.array(
-            [[names.index(f"{s}_{j}") for j in ARM_JOINTS] for s in SIDES]
-        )
+        self.arm_actuators, self.finger_actuators = hand_actuators(m, cfg.robot.mjcf)
         self.arm_dofs = np.asarray(self.robot.qvel_adr)[self.arm_actuators]
         # Static layout from the model at qpos0.
         d = mujoco.MjData(m)
@@ -92,11 +95,11 @@ class NutStation(HumanoidEnv):
     # ------------------------------------------------------------- actions
     def action_scale(self) -> np.ndarray:
         """`[nu]`: `action_scale` for legs and waist, the arm and finger scales."""
-        cfg, names = self.config, self.robot.actuator_names
+        cfg = self.config
+        arm, finger = hand_actuators(self.mj_model, cfg.robot.mjcf)  # before __init__ sets them
         scale = np.full(self.robot.nu, cfg.action_scale)
-        for side in SIDES:
-            scale[[names.index(f"{side}_{j}") for j in ARM_JOINTS]] = cfg.arm_action_scale
-            scale[[names.index(f"{side}_finger_{f}") for f in "ab"]] = cfg.finger_action_scale
+        scale[arm.ravel()] = cfg.arm_action_scale
+        scale[finger.ravel()] = cfg.finger_action_scale
         return scale
 
     # ---------------------------------------------------------------- task

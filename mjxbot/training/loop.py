@@ -28,7 +28,13 @@ from mjxbot.evaluation.rollout import BASELINES, POLICY
 from mjxbot.registry import load_env
 from mjxbot.training.checkpoint import Checkpointer, CheckpointError, check_compatible
 from mjxbot.training.policy import deterministic_act
-from mjxbot.training.ppo import BATCH_AXIS, make_trainer, policy_params, state_shardings
+from mjxbot.training.ppo import (
+    BATCH_AXIS,
+    Trainer,
+    make_trainer,
+    policy_params,
+    state_shardings,
+)
 from mjxbot.training.schema import TrainConfig
 
 ProgressFn = Callable[[int, dict[str, float]], None]
@@ -111,6 +117,64 @@ def eval_metrics(actor: str, report: GroupReport) -> dict[str, float]:
     return {f"{prefix}/{k}": v for k, v in flat_metrics(report).items()}
 
 
+def initial_state(
+    trainer: Trainer,
+    mesh: Mesh,
+    config: TrainConfig,
+    checkpointer: Checkpointer | None,
+    resume: bool,
+    meta: dict[str, Any],
+) -> tuple[Any, Any]:
+    """The sharded train state to start from, and its shardings.
+
+    Fresh from `config.seed`, or, with `resume`, the checkpointer's latest
+    checkpoint once its `meta` matches this run's. The free space a checkpoint
+    needs is checked first, so a full disk fails before any training.
+    """
+    abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    if checkpointer is not None and config.checkpoint.enabled:
+        checkpointer.require_space(tree_nbytes(abstract))
+    shardings = state_shardings(mesh, abstract)
+    if resume:
+        if checkpointer is None:
+            raise CheckpointError("resume needs a checkpoint directory")
+        step, saved_meta = checkpointer.read_meta()
+        check_compatible(saved_meta, meta, str(checkpointer.directory / str(step)))
+    ts = jax.jit(trainer.init, out_shardings=shardings)(jax.random.PRNGKey(config.seed))
+    if resume:
+        ts = checkpointer.restore(step, ts)
+    return ts, shardings
+
+
+class IterationClock:
+    """Wall-clock figures of the loop: steps/s between logs, walltime, first-iteration time."""
+
+    def __init__(self, iteration: int, steps_per_iteration: int):
+        self.steps_per_iteration = steps_per_iteration
+        self.start = self.last = time.perf_counter()
+        self.last_iteration = iteration
+        self.first_iteration_s: float | None = None
+
+    def first_iteration_done(self, step_metrics: Any) -> None:
+        """Records the first iteration's time, compile included (one sync, once per run)."""
+        if self.first_iteration_s is None:
+            jax.block_until_ready(step_metrics)
+            self.first_iteration_s = time.perf_counter() - self.start
+
+    def lap(self, iteration: int) -> dict[str, float]:
+        """`time/...` metrics since the previous lap, which ends here."""
+        now = time.perf_counter()
+        steps = (iteration - self.last_iteration) * self.steps_per_iteration
+        lap = {
+            "time/sps": steps / max(now - self.last, 1e-9),
+            "time/walltime": now - self.start,
+            "time/iteration": float(iteration),
+            "time/first_iteration_s": self.first_iteration_s,
+        }
+        self.last, self.last_iteration = now, iteration
+        return lap
+
+
 def train(
     config: TrainConfig,
     *,
@@ -166,25 +230,11 @@ def train(
         curriculum=config.curriculum,
     )
     meta = run_meta(config, env)
-
-    abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    if checkpointer is not None and config.checkpoint.enabled:
-        checkpointer.require_space(tree_nbytes(abstract))
-    shardings = state_shardings(mesh, abstract)
-    replicated = NamedSharding(mesh, P())
-    if resume:
-        if checkpointer is None:
-            raise CheckpointError("resume needs a checkpoint directory")
-        step, saved_meta = checkpointer.read_meta()
-        check_compatible(saved_meta, meta, str(checkpointer.directory / str(step)))
-    ts = jax.jit(trainer.init, out_shardings=shardings)(jax.random.PRNGKey(config.seed))
-    if resume:
-        ts = checkpointer.restore(step, ts)
-
+    ts, shardings = initial_state(trainer, mesh, config, checkpointer, resume, meta)
     train_step = jax.jit(
         trainer.train_step,
         in_shardings=(shardings,),
-        out_shardings=(shardings, replicated),
+        out_shardings=(shardings, NamedSharding(mesh, P())),
         donate_argnums=0,
     )
     steps_per_it = trainer.steps_per_iteration
@@ -206,25 +256,16 @@ def train(
 
     metrics: dict[str, float] = {}
     every = config.checkpoint.every_steps
-    t_start = time.perf_counter()
-    t_last, it_last = t_start, iteration
-    first_iteration_s = None
+    clock = IterationClock(iteration, steps_per_it)
     while iteration < num_iterations:
         ts, step_metrics = train_step(ts)
-        if first_iteration_s is None:
-            jax.block_until_ready(step_metrics)
-            first_iteration_s = time.perf_counter() - t_start
+        clock.first_iteration_done(step_metrics)
         iteration += 1
         step = iteration * steps_per_it
         last = iteration == num_iterations
         if iteration % config.logging.log_every == 0 or last:
             metrics = {k: float(v) for k, v in host_copy(step_metrics).items()}
-            now = time.perf_counter()
-            metrics["time/sps"] = (iteration - it_last) * steps_per_it / max(now - t_last, 1e-9)
-            metrics["time/walltime"] = now - t_start
-            metrics["time/iteration"] = float(iteration)
-            metrics["time/first_iteration_s"] = first_iteration_s
-            t_last, it_last = now, iteration
+            metrics.update(clock.lap(iteration))
             progress_fn(step, metrics)
         if every and not last and step // every > (step - steps_per_it) // every:
             save(ts)

@@ -68,6 +68,31 @@ def compiled_env():
     return functools.cache(lambda name: Compiled(mjxbot.load_env(name)))
 
 
+# Test files, costliest first, by the summed `--durations` of a full run (other files follow
+# in collection order). With `--dist loadfile --no-loadscope-reorder` (pyproject addopts) a
+# worker takes the next file when it finishes one, so the long files start first and the
+# run does not end with one worker alone on a long file while the others idle.
+COSTLIEST_FIRST = (
+    "test_env.py",
+    "test_train.py",
+    "test_eval.py",
+    "test_wbc.py",
+    "test_plant.py",
+    "test_tasks.py",
+    "test_gpu_check.py",
+    "test_disturbances.py",
+    "test_curriculum.py",
+    "test_export.py",
+    "test_qp.py",
+    "test_nut_station.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(COSTLIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
 # ------------------------------------------------------------ CLI subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]

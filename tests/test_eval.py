@@ -1,8 +1,7 @@
 """eval.py end to end on a tiny trained run, plus the statistics it relies on.
 
-The run is trained like `tests/test_train.py` does (conftest's `TINY` run in
-a subprocess, with the same persistent JAX compilation cache), so after
-`test_train.py` it costs no compile. One `eval.py` call then covers
+The run is conftest's `tiny_run` (the `TINY` humanoid run, trained once per
+session and shared with `tests/test_train.py`). One `eval.py` call then covers
 the report, the robustness curve, shift mode and the video; the error cases
 run in-process and stop before any compile.
 """
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MINI_BIPED, ROOT, TASK, TINY, error_lines, run_script, run_train
+from conftest import MINI_BIPED, ROOT, TASK, error_lines, run_script
 
 import mjxbot
 from mjxbot import evaluation as ev
@@ -50,21 +49,13 @@ ROBUSTNESS_POINTS = 3
 PUSH_MAX = 600.0  # N: the top of the sweep topples the PD hold within the episode
 
 
-@pytest.fixture(scope="module")
-def trained_run(cache, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("eval_run") / "run"
-    proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
-
-
 def eval_with_pd_hold(run_dir: Path) -> list[str]:
     """`eval.py RUN --episodes EPISODES --baselines pd`: the start of every eval call here."""
     return ["eval.py", str(run_dir), "--episodes", str(EPISODES), "--baselines", "pd"]
 
 
 @pytest.fixture(scope="module")
-def evaluated(trained_run, cache, tmp_path_factory):
+def evaluated(tiny_run, cache, tmp_path_factory):
     """One eval.py call with every part switched on; `(process, eval.json dict, out dir)`.
 
     Pushes come often enough to land inside the tiny run's 1 s episodes, so
@@ -74,7 +65,7 @@ def evaluated(trained_run, cache, tmp_path_factory):
     (out / "pushes.yaml").write_text(PUSHES)
     proc = run_script(
         cache,
-        *eval_with_pd_hold(trained_run),
+        *eval_with_pd_hold(tiny_run),
         "--disturbances",
         str(out / "pushes.yaml"),
         "--robustness-points",
@@ -356,7 +347,7 @@ def test_video_has_requested_frames_and_size(evaluated):
 
 
 @pytest.fixture(scope="module")
-def evaluated_like_training(trained_run, cache, tmp_path_factory):
+def evaluated_like_training(tiny_run, cache, tmp_path_factory):
     """eval.py with the run's own eval settings (episodes, seed, disturbances), without
     any GL library; `(process, eval.json dict, out dir)`."""
     # MJXBOT_GL=none hides every GL library from eval.py, as on a machine without
@@ -365,7 +356,7 @@ def evaluated_like_training(trained_run, cache, tmp_path_factory):
     proc = run_script(
         cache,
         "eval.py",
-        str(trained_run),
+        str(tiny_run),
         "--baselines",
         "pd",
         "--robustness-points",
@@ -396,10 +387,10 @@ def test_no_gl_library_skips_the_video_only(evaluated_like_training):
     assert not (out / "video.mp4").exists()
 
 
-def test_eval_agrees_with_the_closing_evaluation_of_train(trained_run, evaluated_like_training):
+def test_eval_agrees_with_the_closing_evaluation_of_train(tiny_run, evaluated_like_training):
     """One evaluation path: train.py's eval.json and eval.py's, same checkpoint, seeds and
     episodes, give the same figures (the batch differs: float reordering only)."""
-    closing = json.loads((trained_run / "eval.json").read_text())
+    closing = json.loads((tiny_run / "eval.json").read_text())
     _, data, _ = evaluated_like_training
     assert set(closing) == set(data)  # one schema
     assert closing["settings"]["episodes"] == data["settings"]["episodes"]
@@ -439,16 +430,16 @@ def test_missing_run_dir_is_one_line(tmp_path, capsys):
     assert "no run directory or exported policy" in err[0]
 
 
-def test_task_the_policy_was_not_trained_for_is_one_line(trained_run, capsys):
+def test_task_the_policy_was_not_trained_for_is_one_line(tiny_run, capsys):
     other = next(t for t in sorted(mjxbot.ALL_ENVS) if t != TASK)
-    err = _eval_main([str(trained_run), "--task", other], capsys)
+    err = _eval_main([str(tiny_run), "--task", other], capsys)
     assert f"trained for task {TASK!r}, not {other!r}" in err[0]
 
 
-def test_policy_for_another_robot_is_one_line(trained_run, tmp_path, capsys):
+def test_policy_for_another_robot_is_one_line(tiny_run, tmp_path, capsys):
     # A checkpoint whose metadata describes other sizes (another robot's policy).
     run = tmp_path / "other_robot"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(tiny_run, run)
     meta_file = sorted(run.glob("checkpoints/*/meta/metadata"))[-1]
     meta = json.loads(meta_file.read_text())
     meta["observation_size"]["state"] = [7]
@@ -470,6 +461,6 @@ def test_policy_for_another_robot_is_one_line(trained_run, tmp_path, capsys):
         (["--robustness-points", "1"], "robustness-points"),
     ],
 )
-def test_bad_flags_are_one_line(trained_run, args, expected, capsys):
-    err = _eval_main([str(trained_run), *args], capsys)
+def test_bad_flags_are_one_line(tiny_run, args, expected, capsys):
+    err = _eval_main([str(tiny_run), *args], capsys)
     assert expected in err[0]

@@ -227,7 +227,8 @@ def test_scripted_controller_seats_both_nuts(outcomes):
     m = outcomes["scripted"]
     dual = _final(m, "success/dual")
     assert dual.mean() >= MIN_SCRIPTED_DUAL, f"dual-side success {dual.mean():.2f}"
-    assert (_final(m, "cycle_time")[dual > 0] < CFG.takt).all()
+    # A cycle seated at the takt's last step counts (cycle time == takt), as at the line.
+    assert (_final(m, "cycle_time")[dual > 0] <= CFG.takt).all()
     assert m["falls"].max() == 0 and _final(m, "drops").max() == 0
 
 

@@ -7,9 +7,11 @@ humanoid (n = 55, m = 96) and its warm-started solve, jitted, float32 as in
 the env. Latency: one env, (a) in closed loop with MuJoCo C physics, standing
 under two torso pushes (`wbc.run_standing`, one tick per physics step) and
 (b) on independent states with fresh joint noise, each warm started from the
-previous tick (a harder case: the warm start is from an unrelated state). Throughput: the
-tick vmapped over a batch (warm started from other states' solutions), against
-one `mjx.step` of the same batch measured in the same process.
+previous tick (a harder case: the warm start is from an unrelated state). The QPs of
+(b) are then solved alone, warm started tick after tick, by mjxbot.qp and by OSQP C with
+its setup (scaling and factorization) inside the timing, since the matrices change every
+tick. Throughput: the tick vmapped over a batch (warm started from other states'
+solutions), against one `mjx.step` of the same batch measured in the same process.
 """
 
 from __future__ import annotations
@@ -35,6 +37,34 @@ from mjxbot.wbc.config import WBCConfig  # noqa: E402
 JOINT_NOISE = 0.02  # rad: half-width of the uniform noise on the independent states
 START_NOISE = 0.005  # rad: joint noise of the closed-loop start (as tests/test_wbc.py)
 PUSHES = (wbc.TorsoPush(1.5, 0.1, (80.0, 0.0, 0.0)), wbc.TorsoPush(3.0, 0.1, (0.0, -60.0, 0.0)))
+OSQP_INFINITY = 1e20  # bounds beyond this are infinite for OSQP
+
+
+def osqp_ticks(qps: list[tuple[np.ndarray, ...]], eps: float, max_iter: int):
+    """OSQP C on each `(P, q, A, l, u)` in turn: a fresh setup (scaling, factorization) and
+    a solve warm started from the previous solution, timed together. Returns `(seconds,
+    iterations)`, `[len(qps)]` each, or None without the osqp package."""
+    try:
+        import osqp
+        import scipy.sparse as sp
+    except ImportError:
+        return None
+    seconds, iterations, warm = [], [], None
+    for P, q, A, l, u in qps:
+        t0 = time.perf_counter()
+        solver = osqp.OSQP()
+        solver.setup(
+            sp.csc_matrix(np.triu(P)), q, sp.csc_matrix(A),
+            np.maximum(l, -OSQP_INFINITY), np.minimum(u, OSQP_INFINITY),
+            eps_abs=eps, eps_rel=eps, max_iter=max_iter, verbose=False, polishing=False,
+        )  # fmt: skip
+        if warm is not None:
+            solver.warm_start(x=warm[0], y=warm[1])
+        result = solver.solve()
+        seconds.append(time.perf_counter() - t0)
+        iterations.append(result.info.iter)
+        warm = (result.x, result.y)
+    return np.asarray(seconds), np.asarray(iterations)
 
 
 def noisy_states(robot, data: mjx.Data, key: jax.Array, batch: int) -> mjx.Data:
@@ -70,6 +100,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="closed-loop simulated time")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
+    print(f"Load average (1/5/15 min): {os.getloadavg()}")
 
     robot = load_robot(RobotConfig())
     model = mjx.put_model(robot.model)
@@ -100,6 +131,28 @@ def main() -> None:
         lat.append(time.perf_counter() - t0)
         iters.append(int(warm.iterations))
     latency_row("independent noisy states", np.asarray(lat), np.asarray(iters))
+
+    # ---- the same states' QPs, solve alone: mjxbot.qp against OSQP C with its setup
+    build = jax.jit(lambda d: ctrl.build(model, d, targets))
+    solve = jax.jit(ctrl.solve)
+    qps = [build(jax.tree.map(lambda x, i=i: x[i], states)) for i in range(args.ticks + 1)]
+    warm = ctrl.init_state()
+    for _ in range(2):  # compiles, for uncommitted and committed warm starts (as above)
+        _, warm = jax.block_until_ready(solve(qps[0], warm))
+    lat, iters = [], []
+    for qp in qps[1:]:
+        t0 = time.perf_counter()
+        _, warm = jax.block_until_ready(solve(qp, warm))
+        lat.append(time.perf_counter() - t0)
+        iters.append(int(warm.iterations))
+    latency_row("  QP solve alone: mjxbot.qp", np.asarray(lat), np.asarray(iters))
+    matrices = [tuple(np.asarray(a, np.float64) for a in qp[:5]) for qp in qps]
+    osqp = osqp_ticks(matrices, ctrl.config.eps, ctrl.config.max_iter)
+    if osqp is None:
+        print("  QP solve alone: OSQP C skipped (the osqp package is not installed)")
+    else:  # float64, as OSQP C has no float32 build on PyPI
+        osqp_seconds, osqp_iterations = osqp[0][1:], osqp[1][1:]
+        latency_row("  QP solve alone: OSQP C setup+solve", osqp_seconds, osqp_iterations)
 
     # ---- throughput: vmapped ticks vs vmapped mjx.step at the same batch
     batched_tick = jax.jit(jax.vmap(lambda d, w: ctrl(model, d, targets, w)))

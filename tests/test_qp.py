@@ -6,6 +6,7 @@ other test modules in the same pytest process keep JAX's default float32.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -262,6 +263,54 @@ def test_fixed_iterations_under_vmap():
     stacked = [np.stack(a) for a in zip(*probs, strict=True)]
     sol = jax.jit(jax.vmap(lambda *a: qp.solve(*a, settings=s)))(*stacked)
     np.testing.assert_array_equal(sol.iterations, 37)
+
+
+def _primitive_names(jaxpr) -> set[str]:
+    """Every primitive in `jaxpr` and in the jaxprs nested in its equations' parameters."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                    sub = sub.jaxpr
+                if isinstance(sub, jax.extend.core.Jaxpr):
+                    names |= _primitive_names(sub)
+    return names
+
+
+def test_scheduled_refactorization_has_no_data_dependent_control_flow():
+    stacked = [np.stack(a) for a in zip(*(random_qp(20 + i) for i in range(3)), strict=True)]
+
+    def primitives(settings):
+        batched = jax.vmap(lambda *a: qp.solve(*a, settings=settings))
+        return _primitive_names(jax.make_jaxpr(batched)(*stacked).jaxpr)
+
+    branching = {"cond", "while"}
+    # The default refactorization is a conditional, which the walk must see.
+    assert branching & primitives(qp.QPSettings(fixed_iterations=100))
+    scheduled = qp.QPSettings(fixed_iterations=100, scheduled_refactorization=True)
+    assert not branching & primitives(scheduled)
+    with pytest.raises(qp.QPInputError, match="scheduled_refactorization needs fixed_iterations"):
+        qp.QPSettings(scheduled_refactorization=True)
+
+
+SCHEDULED_ITERATIONS = 4000  # enough for every RANDOM_CASES problem at EPS
+
+
+def test_scheduled_refactorization_matches_clarabel_under_vmap():
+    settings = dataclasses.replace(
+        SETTINGS, fixed_iterations=SCHEDULED_ITERATIONS, scheduled_refactorization=True
+    )
+    probs = [random_qp(**RANDOM_CASES[case]) for case in sorted(RANDOM_CASES)]
+    stacked = [np.stack(a) for a in zip(*probs, strict=True)]
+    sol = jax.jit(jax.vmap(lambda *a: qp.solve(*a, settings=settings)))(*stacked)
+    np.testing.assert_array_equal(
+        sol.refactorizations, SCHEDULED_ITERATIONS // settings.adaptive_rho_interval
+    )
+    for i, prob in enumerate(probs):
+        x_ref, f_ref = clarabel_solve(*prob)
+        check_solution(jax.tree.map(lambda a, i=i: a[i], sol), *prob, x_ref, f_ref, check_x=True)
 
 
 # ----------------------------------------------------------------------------- float32

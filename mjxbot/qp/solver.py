@@ -106,6 +106,12 @@ def _run_steps(data: Scaled, L, rho_vec, it: Iterate, num: int, settings: QPSett
     return new, new.x - it.x, new.y - it.y
 
 
+def _factor_at(rho, P, A, l, u, settings: QPSettings):
+    """`(rho_vec, L)`: the per-row rho of step size `rho` and the KKT factor it gives."""
+    rho_vec = admm.rho_vector(rho, l, u, settings)
+    return rho_vec, admm.factor(P, A, rho_vec, settings)
+
+
 @functools.cache
 def _refactor_fn(settings: QPSettings):
     """`(need, new_rho, rho, rho_vec, F, P, A, l, u) -> (rho, rho_vec, F)` for one problem.
@@ -117,14 +123,9 @@ def _refactor_fn(settings: QPSettings):
     per-problem select), and skips the work entirely otherwise.
     """
 
-    def refactor(new_rho, P, A, l, u):
-        rv = admm.rho_vector(new_rho, l, u, settings)
-        return rv, admm.factor(P, A, rv, settings)
-
     def one(need, new_rho, rho, rho_vec, F, P, A, l, u):
         def yes(_):
-            rv, F_new = refactor(new_rho, P, A, l, u)
-            return new_rho, rv, F_new
+            return new_rho, *_factor_at(new_rho, P, A, l, u, settings)
 
         return jax.lax.cond(need, yes, lambda _: (rho, rho_vec, F), None)
 
@@ -140,6 +141,7 @@ def _refactor_fn(settings: QPSettings):
         need, new_rho, rho, rho_vec, F, P, A, l, u = args
 
         def yes(_):
+            refactor = functools.partial(_factor_at, settings=settings)
             rv, F_new = jax.vmap(refactor)(new_rho, P, A, l, u)
             sel = jax.vmap(lambda c, a, b: jnp.where(c, a, b))
             return sel(need, new_rho, rho), sel(need, rv, rho_vec), sel(need, F_new, F)
@@ -151,8 +153,12 @@ def _refactor_fn(settings: QPSettings):
 
 
 def _update_rho(data: Scaled, rho, rho_vec, L, res: Residuals, allowed, settings: QPSettings):
-    """Adapts rho; refactorizes only on a change beyond the tolerance (see `_refactor_fn`)."""
+    """Adapts rho; refactorizes only on a change beyond the tolerance (see `_refactor_fn`),
+    or at every call with `scheduled_refactorization`."""
     new_rho = admm.rho_estimate(rho, res, settings)
+    if settings.scheduled_refactorization:
+        scaled = (data.P, data.A, data.l, data.u)
+        return new_rho, *_factor_at(new_rho, *scaled, settings), jnp.ones((), jnp.int32)
     tol = settings.adaptive_rho_tolerance
     need = allowed & ((new_rho > rho * tol) | (new_rho < rho / tol))
     rho, rho_vec, L = _refactor_fn(settings)(
@@ -170,8 +176,7 @@ def _solve_scaled(data: Scaled, it0: Iterate, rho0, settings: QPSettings):
     """
     dtype = data.q.dtype
     rho = jnp.asarray(rho0, dtype)
-    rho_vec = admm.rho_vector(rho, data.l, data.u, settings)
-    L = admm.factor(data.P, data.A, rho_vec, settings)
+    rho_vec, L = _factor_at(rho, data.P, data.A, data.l, data.u, settings)
     nref0 = jnp.zeros((), jnp.int32)
     interval = settings.adaptive_rho_interval
     adaptive = settings.adaptive_rho

@@ -64,6 +64,12 @@ class QPSettings:
       check_interval: iterations between termination / infeasibility checks.
       fixed_iterations: if > 0, run exactly this many iterations with no data-dependent loop
         (status is then SOLVED or MAX_ITER_REACHED / infeasible from the final check).
+      scheduled_refactorization: with `fixed_iterations`, refactorize at every rho update
+        (every `adaptive_rho_interval` iterations) whatever rho's change, instead of only
+        when it moved by more than `adaptive_rho_tolerance`. The solve then has no
+        data-dependent control flow at all (no `lax.cond`, no `while_loop`), so a vmapped
+        batch on an accelerator runs without the device-to-host copy of a conditional's
+        predicate; the price is a factorization per interval.
       check_dualgap: also require the unscaled duality gap `|x'Px + q'x + S(y)|` to be
         below `eps_abs + eps_rel * max(|x'Px|, |q'x|, |S(y)|)` (as OSQP >= 1.0 does by
         default): the residual tests alone can pass with a poor objective when `||q||`
@@ -98,6 +104,7 @@ class QPSettings:
     adaptive_rho_tolerance: float = 5.0
     check_interval: int = 10
     fixed_iterations: int = 0
+    scheduled_refactorization: bool = False
     check_dualgap: bool | None = None
     eps_prim_inf: float = 1e-4
     eps_dual_inf: float = 1e-4
@@ -124,6 +131,8 @@ class QPSettings:
             raise QPInputError(f"rho and sigma must be positive, got {self.rho}, {self.sigma}")
         if self.max_iter < 1 or self.fixed_iterations < 0:
             raise QPInputError("max_iter must be >= 1 and fixed_iterations >= 0")
+        if self.scheduled_refactorization and self.fixed_iterations == 0:
+            raise QPInputError("scheduled_refactorization needs fixed_iterations > 0")
         if self.kkt_solver not in ("inverse", "cholesky"):
             raise QPInputError(
                 f"kkt_solver must be 'inverse' or 'cholesky', got {self.kkt_solver!r}"

@@ -104,16 +104,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(SAME_WORKER.get(item.path.name, item.path.name)))
 
 
-@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under `-p no:xdist`
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: one worker more than the cores, at most 4.
-
-    A worker spends much of its time tracing in Python, compiling on one thread or waiting
-    on a CLI subprocess, so a spare worker fills the cores the others leave idle.
-    """
-    return min(4, (os.cpu_count() or 1) + 1)
-
-
 # ------------------------------------------------------------ CLI subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]

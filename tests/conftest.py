@@ -30,7 +30,6 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import filelock  # noqa: E402
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -89,19 +88,9 @@ COSTLIEST_FIRST = (
 )
 
 
-# Files that run on one worker (`--dist loadgroup`, pyproject addopts), so a session fixture's
-# compiles serve them all: test_tasks steps the same default envs as test_env (`compiled_env`).
-# Every other file is a group of its own, which is `--dist loadfile`.
-SAME_WORKER = {"test_tasks.py": "test_env.py"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(COSTLIEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(SAME_WORKER.get(item.path.name, item.path.name)))
 
 
 # ------------------------------------------------------------ CLI subprocesses
@@ -129,12 +118,13 @@ MINI = [
     *(arg for path in MINI_CONFIGS for arg in ("--config", path)),
     *(arg for item in MINI_SETS for arg in ("--set", item)),
 ]
-# Kept between sessions: entries are keyed by the compiled program. One folder for every
-# pytest-xdist worker: a size limit turns on JAX's file lock around each entry's read and
-# write (without one, a worker could read an entry another is still writing), and the
-# limit's LRU eviction keeps the folder bounded.
-SUBPROCESS_CACHE = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
-SUBPROCESS_CACHE_BYTES = 4 << 30
+# Kept between sessions: entries are keyed by the compiled program. One folder per
+# pytest-xdist worker, so two workers compiling the same program never write one entry.
+SUBPROCESS_CACHE = (
+    Path(tempfile.gettempdir())
+    / "mjxbot-test-jax-cache"
+    / os.environ.get("PYTEST_XDIST_WORKER", "main")
+)
 
 
 def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
@@ -145,7 +135,6 @@ def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="3",
         JAX_COMPILATION_CACHE_DIR=str(cache),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_COMPILATION_CACHE_MAX_SIZE=str(SUBPROCESS_CACHE_BYTES),
         WANDB_MODE="disabled",
         WANDB_SILENT="true",
     )
@@ -236,38 +225,35 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def trained_once(name: str, args: list[str], tmp_path_factory, worker_id: str, **kw) -> Path:
-    """`train.py <args>`'s run dir, trained by the first pytest-xdist worker that asks.
-
-    The others wait on a file lock and read the same run (tests change copies only,
-    `copy_run`), so a session trains each shared run once, not once per worker.
-    `kw` goes to `run_train`.
-    """
-    base = tmp_path_factory.getbasetemp()
-    root = base if worker_id == "master" else base.parent  # the session's folder under xdist
-    run_dir = root / name / "run"
-    with filelock.FileLock(root / f"{name}.lock"):
-        if not (run_dir / "stdout.txt").exists():
-            shutil.rmtree(run_dir, ignore_errors=True)  # a worker's failed attempt
-            proc = run_train(SUBPROCESS_CACHE, *args, "--run-dir", str(run_dir), **kw)
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            (run_dir / "stdout.txt").write_text(proc.stdout)  # written last: the run is whole
-    return run_dir
-
-
 @pytest.fixture(scope="session")
-def full_run(cache, tmp_path_factory, worker_id) -> Path:
+def full_run(cache, tmp_path_factory) -> Path:
     """The uninterrupted `MINI` reference run, W&B offline, with a learning curve.
 
     Shared by every test that reads a trained run (copy it with `copy_run` to change it).
     """
-    args = [*MINI, "--set", "logging.wandb.mode=auto", "--set", "logging.plot=true"]
-    return trained_once("full", args, tmp_path_factory, worker_id, env={"WANDB_MODE": "offline"})
+    run_dir = tmp_path_factory.mktemp("full") / "run"
+    proc = run_train(
+        cache,
+        *MINI,
+        "--set",
+        "logging.wandb.mode=auto",
+        "--set",
+        "logging.plot=true",
+        "--run-dir",
+        str(run_dir),
+        env={"WANDB_MODE": "offline"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir / "stdout.txt").write_text(proc.stdout)
+    return run_dir
 
 
 @pytest.fixture(scope="session")
-def tiny_run(cache, tmp_path_factory, worker_id) -> Path:
+def tiny_run(cache, tmp_path_factory) -> Path:
     """The uninterrupted humanoid `TINY` run, for comparisons whose tolerances were measured
     on the humanoid (device and process counts; the mini biped's near-zero posture reward
     turns last-bit differences into percent ones)."""
-    return trained_once("tiny", TINY, tmp_path_factory, worker_id)
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir

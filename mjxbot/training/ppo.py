@@ -330,7 +330,7 @@ def make_trainer(
             (_, metrics), grads = grad_fn(params, normalizer, batch, key_loss)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            metrics["grad_norm"] = optax.global_norm(grads)
+            metrics["grad_norm"] = optax.tree.norm(grads)
             return (opt_state, params), metrics
 
         keys = jax.random.split(key_grad, ppo.num_minibatches)

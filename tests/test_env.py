@@ -1,4 +1,4 @@
-"""Env core: contract, batching, physics fidelity, standing, auto-reset, errors."""
+"""Env core: contract, batching, physics fidelity, standing, auto-reset, errors, reward terms."""
 
 import subprocess
 import sys
@@ -63,6 +63,53 @@ def test_reset_and_step_match_declared_sizes(compiled):
     for key, shape in sizes.items():
         assert state.obs[key].shape == shape, key
     assert _finite(state.obs) and _finite(state.reward) and _finite(state.metrics)
+
+
+# Task reward terms, on the same compiled envs as the contract tests above (one compile
+# per task and worker: pytest-xdist's loadfile keeps a file on one worker).
+
+
+def _tilted(data, angle: float, drop: float):
+    """The state with the torso rotated by `angle` about world x and lowered by `drop`."""
+    quat = jnp.array([jnp.cos(angle / 2), jnp.sin(angle / 2), 0.0, 0.0])
+    return data.replace(qpos=data.qpos.at[3:7].set(quat).at[2].add(-drop))
+
+
+@pytest.mark.parametrize("name", ["balance", "reach"])
+def test_reward_terms_are_finite_and_signed(name, compiled_env):
+    compiled = compiled_env(name)
+    task = compiled.env
+    start = compiled.reset(jax.random.key(0))
+    bad_start = start.replace(data=_tilted(start.data, 0.5, 0.1))
+    good = compiled.step(start, jnp.zeros(task.action_size)).metrics
+    bad = compiled.step(bad_start, jnp.full(task.action_size, 0.5)).metrics
+    names = task.config.reward_scales
+    terms = {t: (float(good[f"reward/{t}"]), float(bad[f"reward/{t}"])) for t in names}
+    for term, values in terms.items():
+        assert np.isfinite(values).all(), term
+    penalties = {"posture", "feet_in_place", "torque", "action_rate"} & set(terms)
+    for term in penalties:
+        assert max(terms[term]) <= 0.0, term
+    assert terms["action_rate"][1] < terms["action_rate"][0]
+    assert terms["upright"][1] < terms["upright"][0] and terms["upright"][0] > 0.99
+    assert terms["alive"] == (1.0, 1.0)
+    if name == "balance":
+        assert 0.0 <= terms["com_over_support"][1] < terms["com_over_support"][0] <= 1.0
+        assert terms["height"][1] < terms["height"][0]
+
+
+def test_reach_reward_grows_as_the_hand_nears_the_target(compiled_env):
+    compiled = compiled_env("reach")
+    task = compiled.env
+    state = compiled.reset(jax.random.key(1))
+    hand = state.data.xpos[task._hand_id]
+    near = {**state.info, "target": hand + 0.01}
+    far = {**state.info, "target": hand + 0.3}
+    zero = jnp.zeros(task.action_size)
+    assert task.reward_terms(state.data, zero, near)["reach"] > 0.9
+    assert task.reward_terms(state.data, zero, far)["reach"] < 0.01
+    _, metrics = task.advance_task(state.data, near, near)
+    assert metrics["reach/success"] == 1.0
 
 
 def _random_actions(env, key, steps):

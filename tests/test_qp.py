@@ -410,14 +410,20 @@ def test_duality_gap_check_dualc2():
     assert abs(float(sol.obj_val) - f_ref) <= np.sqrt(1e-5) * abs(f_ref)
 
 
+@pytest.fixture(scope="module")
+def vmapped_batch(jitted_cold):
+    """4 stacked problems and their `vmap`ped solve: the reference of every chunk size."""
+    probs = [random_qp(30 + i, n_eq=3, n_inf=4) for i in range(4)]
+    stacked = [np.stack(a) for a in zip(*probs, strict=True)]
+    return stacked, jax.jit(jax.vmap(jitted_cold))(*stacked)
+
+
 @pytest.mark.parametrize("chunk_size", [1, 2])
-def test_solve_batch_equals_vmap(jitted_cold, chunk_size):
+def test_solve_batch_equals_vmap(vmapped_batch, chunk_size):
     # 4 problems in chunks of 2 (no remainder chunk: each chunk shape is one more
     # compilation of the whole solver, and lax.map handles remainders itself); chunk 1 is
     # the unbatched sequential path.
-    probs = [random_qp(30 + i, n_eq=3, n_inf=4) for i in range(4)]
-    stacked = [np.stack(a) for a in zip(*probs, strict=True)]
-    ref = jax.jit(jax.vmap(jitted_cold))(*stacked)
+    stacked, ref = vmapped_batch
     out = qp.solve_batch(*stacked, settings=WARM_SETTINGS, chunk_size=chunk_size)
     np.testing.assert_array_equal(out.status, ref.status)
     np.testing.assert_array_equal(out.iterations, ref.iterations)

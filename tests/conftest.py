@@ -32,6 +32,7 @@ from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 import mjxbot  # noqa: E402
 
@@ -225,27 +226,53 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
+def trained_once(tmp_path_factory, name: str, train_into) -> Path:
+    """`run_dir` trained by `train_into(run_dir)` once per session, whatever the worker.
+
+    pytest-xdist's recipe for session fixtures: under xdist every worker shares
+    the session's temporary root, and the first worker to ask trains the run
+    under a file lock while the others wait and reuse it. Without this, each of
+    the two CI workers trained `full_run` and `tiny_run` for itself (one
+    train.py compile each). `done` marks a finished run, so a failed one is
+    trained again by the next worker rather than reused.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        run_dir = tmp_path_factory.mktemp(name) / "run"
+        train_into(run_dir)
+        return run_dir
+    root = tmp_path_factory.getbasetemp().parent
+    run_dir = root / name / "run"
+    with FileLock(str(root / f"{name}.lock")):
+        if not (root / name / "done").exists():
+            shutil.rmtree(root / name, ignore_errors=True)
+            train_into(run_dir)
+            (root / name / "done").touch()
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def full_run(cache, tmp_path_factory) -> Path:
     """The uninterrupted `MINI` reference run, W&B offline, with a learning curve.
 
     Shared by every test that reads a trained run (copy it with `copy_run` to change it).
     """
-    run_dir = tmp_path_factory.mktemp("full") / "run"
-    proc = run_train(
-        cache,
-        *MINI,
-        "--set",
-        "logging.wandb.mode=auto",
-        "--set",
-        "logging.plot=true",
-        "--run-dir",
-        str(run_dir),
-        env={"WANDB_MODE": "offline"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run_dir / "stdout.txt").write_text(proc.stdout)
-    return run_dir
+
+    def train_into(run_dir: Path) -> None:
+        proc = run_train(
+            cache,
+            *MINI,
+            "--set",
+            "logging.wandb.mode=auto",
+            "--set",
+            "logging.plot=true",
+            "--run-dir",
+            str(run_dir),
+            env={"WANDB_MODE": "offline"},
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (run_dir / "stdout.txt").write_text(proc.stdout)
+
+    return trained_once(tmp_path_factory, "full", train_into)
 
 
 @pytest.fixture(scope="session")
@@ -253,7 +280,9 @@ def tiny_run(cache, tmp_path_factory) -> Path:
     """The uninterrupted humanoid `TINY` run, for comparisons whose tolerances were measured
     on the humanoid (device and process counts; the mini biped's near-zero posture reward
     turns last-bit differences into percent ones)."""
-    run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
+
+    def train_into(run_dir: Path) -> None:
+        proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    return trained_once(tmp_path_factory, "tiny", train_into)

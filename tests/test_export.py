@@ -283,3 +283,22 @@ def test_eval_refuses_a_pickle(tmp_path, capsys):
     (tmp_path / "policy.pkl").write_bytes(pickle.dumps(_Payload(sentinel)))
     assert "not a policy export" in _eval_error([str(tmp_path / "policy.pkl")], capsys)
     assert not sentinel.exists() and os.listdir(tmp_path) == ["policy.pkl"]
+
+
+@pytest.mark.parametrize("shipped", sorted(p.name for p in (ROOT / "policies").iterdir()))
+def test_shipped_export_loads_as_eval_reads_it(shipped):
+    """Each export under `policies/` builds its env config in today's schema and acts.
+
+    The shipped balance policy once kept the keys that moved to the robot config,
+    so `eval.py policies/balance` (the README's command) stopped at the config.
+    """
+    from mjxbot.evaluation import source as sources
+
+    path = ROOT / "policies" / shipped
+    source = sources.load_source(path)
+    task = sources.check_task(source, None)
+    config = sources.task_config(source, task)
+    assert config.robot.mjcf == export.read_meta(path)["robot"]["mjcf"]
+    policy, meta = export.load_policy(path)
+    action = np.asarray(policy(np.zeros((2, meta["input"]["shape"][1]), np.float32)))
+    assert action.shape == (2, meta["action_size"]) and np.isfinite(action).all()

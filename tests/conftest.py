@@ -119,12 +119,13 @@ MINI = [
     *(arg for path in MINI_CONFIGS for arg in ("--config", path)),
     *(arg for item in MINI_SETS for arg in ("--set", item)),
 ]
-# Kept between sessions: entries are keyed by the compiled program. One folder for every
-# pytest-xdist worker, so a program one worker's subprocess compiled (the shared trained
-# runs' train step and evaluation) is read by the other's; JAX's size limit
-# (`SUBPROCESS_CACHE_MAX_BYTES`) turns on its file lock around each entry's read and write.
-SUBPROCESS_CACHE = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache"
-SUBPROCESS_CACHE_MAX_BYTES = 8 * 2**30
+# Kept between sessions: entries are keyed by the compiled program. One folder per
+# pytest-xdist worker, so two workers compiling the same program never write one entry.
+SUBPROCESS_CACHE = (
+    Path(tempfile.gettempdir())
+    / "mjxbot-test-jax-cache"
+    / os.environ.get("PYTEST_XDIST_WORKER", "main")
+)
 
 
 def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
@@ -135,7 +136,6 @@ def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="3",
         JAX_COMPILATION_CACHE_DIR=str(cache),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_COMPILATION_CACHE_MAX_SIZE=str(SUBPROCESS_CACHE_MAX_BYTES),
         WANDB_MODE="disabled",
         WANDB_SILENT="true",
     )

@@ -73,7 +73,8 @@ def nominal_physics(params: dict, gravity: jax.Array, floor_friction: jax.Array)
     unknown = set(params) - ones - zeros - {"gravity", "floor_friction"}
     assert not unknown, f"no nominal value for {sorted(unknown)}"
     nominal = {k: jnp.ones_like(v) if k in ones else jnp.zeros_like(v) for k, v in params.items()}
-    nominal["gravity"] = jnp.broadcast_to(gravity, params["gravity"].shape)
+    if "gravity" in params:  # sampled only when the tilt range is not neutral
+        nominal["gravity"] = jnp.broadcast_to(gravity, params["gravity"].shape)
     nominal["floor_friction"] = floor_friction
     return nominal
 

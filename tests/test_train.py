@@ -2,10 +2,11 @@
 
 Every run is conftest's `MINI` (`configs/ci.yaml` over `stand` with the mini
 biped): these tests check the trainer's plumbing (files, checkpoints, resume),
-not humanoid physics; the device and process tests, whose tolerances were
-measured on the humanoid, run conftest's `TINY` (reach) instead. Runs that compile the same program
-hit the persistent JAX cache, so only the first of them pays for the MJX
-compile. The reference run `full_run` is conftest's (trained once per session).
+not humanoid physics. The one-vs-two-device test, whose tolerances were measured on
+the humanoid, runs conftest's `TINY` (reach) instead; the two-process test compares
+`MINI` with `MINI` on two local devices, the same global program. Runs that compile
+the same program hit the persistent JAX cache, so only the first of them pays for the
+MJX compile. The reference run `full_run` is conftest's (trained once per session).
 """
 
 from __future__ import annotations
@@ -42,21 +43,33 @@ from mjxbot.training import config as tconfig
 # humanoid's contacts amplify those last-bit differences over iterations.
 FIRST_ROLLOUT_RTOL = 1e-5  # the first rollout runs from identical params
 EVAL_RTOL = 0.15  # final eval return after 4 updates (measured: 7.5% apart on reach)
+# Two processes against two local devices: the same program, the same sums.
+PROCESS_RTOL = 1e-6
 SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
-@pytest.fixture(scope="module")
-def two_device_run(cache, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("two_dev") / "run"
+def _train_on_two_devices(cache, run_dir: Path, run: list[str]) -> Path:
     proc = run_train(
         cache,
-        *TINY,
+        *run,
         "--run-dir",
         str(run_dir),
         env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def two_device_run(cache, tmp_path_factory) -> Path:
+    """`TINY` on two local devices, against conftest's one-device `tiny_run`."""
+    return _train_on_two_devices(cache, tmp_path_factory.mktemp("two_dev") / "run", TINY)
+
+
+@pytest.fixture(scope="module")
+def mini_two_device_run(cache, tmp_path_factory) -> Path:
+    """`MINI` on two local devices: the global program that two processes run."""
+    return _train_on_two_devices(cache, tmp_path_factory.mktemp("mini_two_dev") / "run", MINI)
 
 
 # ------------------------------------------------------------------ config
@@ -259,7 +272,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
+def test_two_processes_with_jax_distributed(mini_two_device_run, cache, tmp_path):
+    """Two processes of one device each run the same global program as one process with
+    two devices: every metric agrees (measured: bit-equal on the mini biped)."""
     run_dir = tmp_path / "run"
     port = _free_port()
     procs = [
@@ -267,7 +282,7 @@ def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
             [
                 sys.executable,
                 "train.py",
-                *TINY,
+                *MINI,
                 "--run-dir",
                 str(run_dir),
                 "--coordinator",
@@ -290,9 +305,16 @@ def test_two_processes_with_jax_distributed(two_device_run, cache, tmp_path):
         assert p.returncode == 0, err[-3000:]
     assert "2 process(es)" in outs[0][1]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["160", "320"]
-    # The same global program as two local devices.
-    a, b = metrics(two_device_run)[-1], metrics(run_dir)[-1]
-    assert math.isclose(a["eval/return"], b["eval/return"], rel_tol=1e-4)
+    two_devices, two_processes = metrics(mini_two_device_run), metrics(run_dir)
+    assert [r["step"] for r in two_devices] == [r["step"] for r in two_processes]
+    for a, b in zip(without_timing(two_devices), without_timing(two_processes), strict=True):
+        assert a.keys() == b.keys()
+        for key, value in a.items():  # None: no episode finished in that iteration
+            other = b[key]
+            same = (
+                other is None if value is None else math.isclose(value, other, rel_tol=PROCESS_RTOL)
+            )
+            assert same, (key, value, other)
 
 
 def test_learning_curve_axis_ignores_a_diverged_spike():

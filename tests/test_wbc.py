@@ -1,10 +1,10 @@
-"""Whole-body QP: dynamics consistency, cones and limits, QP-only standing and the env path.
+"""Whole-body QP: dynamics consistency, cones and limits, QP-only standing, training.
 
 The formulation test runs in float64 (`jax.enable_x64` inside the test only) at tight
 tolerance; the standing test drives MuJoCo C (`mj_step`) with the jitted float32 controller
-tick (one compile) so 5 s of simulated time cost seconds; the env test runs the MJX env with
-`controller="qp"` through one jitted rollout; a tiny `train.py` run trains with the QP in
-the loop.
+tick (one compile) so 5 s of simulated time cost seconds; a tiny `train.py` run trains with
+the QP in the loop. The MJX env with `controller="qp"` (standing from the reset noise, and
+against the PD hold under `balance`'s pushes) is tested in test_tasks.py.
 """
 
 import json
@@ -16,7 +16,6 @@ import pytest
 from conftest import TINY, TOTAL_STEPS, metrics, run_train
 from mujoco import mjx
 
-import mjxbot
 from mjxbot import qp as qpsolver
 from mjxbot import wbc
 from mjxbot.robot import RobotConfig, load_robot
@@ -30,8 +29,6 @@ HEIGHT_DROP_TOL = 0.03  # m: torso height below home while standing / after push
 N_RANDOM_STATES = 6
 START_NOISE = 0.005  # rad: joint offsets from `home` at the start of the standing test
 FEET_DRIFT_TOL = 0.01  # m: foot travel over the standing test
-QP_STAND_ENVS = 32  # QP only from the env's reset noise: every one of them must stand
-QP_STAND_SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -120,36 +117,6 @@ def test_qp_only_stands_5s_and_recovers_from_pushes(robot):
     assert run.upright > np.cos(0.1), f"torso tilted: cos {run.upright:.3f}"
     assert run.final_speed < 0.05, "not at rest 1.9 s after the last push"
     assert run.feet_drift < FEET_DRIFT_TOL, f"feet moved {run.feet_drift:.3f} m"
-
-
-def test_env_with_qp_controller_rollout():
-    """`stand` with `controller="qp"` from the env's default reset noise: 32 envs stand for
-    10 s (QP only), one compile, finite, warm start in info."""
-    env = mjxbot.load_env("stand", controller="qp", episode_length=1000)
-    traces = []
-    steps = round(QP_STAND_SECONDS / env.dt)
-
-    def rollout(keys):
-        traces.append(1)
-        state = jax.vmap(env.reset)(keys)
-
-        def body(s, _):
-            s = jax.vmap(env.step)(s, jnp.zeros((keys.shape[0], env.action_size)))
-            return s, (s.data.qpos[:, 2], s.done, s.info["controller"].status)
-
-        return jax.lax.scan(body, state, None, length=steps)
-
-    run = jax.jit(rollout)
-    for seed in (0, 1):  # two batches of reset noise, one program
-        state, (height, done, status) = run(jax.random.split(jax.random.key(seed), QP_STAND_ENVS))
-        fell = np.asarray(done).any(axis=0)
-        assert not fell.any(), f"seed {seed}: {fell.sum()}/{QP_STAND_ENVS} fell under QP only"
-        assert np.isfinite(np.asarray(state.data.qpos)).all()
-        drop = env.robot.home_qpos[2] - np.asarray(height)
-        assert drop.max() < HEIGHT_DROP_TOL, f"seed {seed}: torso dropped {drop.max():.3f} m"
-        assert (np.asarray(status) == qpsolver.SOLVED).mean() > 0.9
-    assert len(traces) == 1
-    assert state.info["controller"].x.shape == (QP_STAND_ENVS, env.wbc.layout.n_var)
 
 
 def test_training_with_the_qp_in_the_loop(cache, tmp_path):

@@ -359,7 +359,7 @@ def load_robot(config: RobotConfig) -> Robot:
         model=model,
         torso_id=torso_id,
         foot_ids=foot_ids,
-        hand_ids=np.asarray(lookup_ids(model, body, config.hands, "robot.hands")),
+        hand_ids=np.asarray(lookup_ids(model, body, config.hands, "robot.hands"), dtype=int),
         qpos_adr=model.jnt_qposadr[joints].copy(),
         qvel_adr=model.jnt_dofadr[joints].copy(),
         home_qpos=home_qpos,

@@ -18,6 +18,7 @@ from mujoco import mjx
 
 from mjxbot import qp as qpsolver
 from mjxbot import wbc
+from mjxbot.errors import ConfigError
 from mjxbot.robot import RobotConfig, load_robot
 from mjxbot.training import config as tconfig
 from mjxbot.wbc.config import WBCConfig
@@ -117,6 +118,20 @@ def test_qp_only_stands_5s_and_recovers_from_pushes(robot):
     assert run.upright > np.cos(0.1), f"torso tilted: cos {run.upright:.3f}"
     assert run.final_speed < 0.05, "not at rest 1.9 s after the last push"
     assert run.feet_drift < FEET_DRIFT_TOL, f"feet moved {run.feet_drift:.3f} m"
+
+
+def test_robot_without_hands_gets_a_controller_without_hand_tasks():
+    handless = load_robot(RobotConfig(hands=()))
+    ctrl = wbc.WholeBodyController(handless, WBCConfig())
+    assert ctrl.layout.hand_ids.shape == (0,)
+    action = jnp.zeros(ctrl.action_size).at[6].set(1.0)  # the first residual entry
+    targets = ctrl.targets(action)
+    assert targets.hands.shape == (0, 3)
+    first = ctrl.layout.residual_idx[0]
+    residual = targets.posture[first] - ctrl.layout.home_q[first]
+    assert residual == pytest.approx(WBCConfig().residual_range)
+    with pytest.raises(ConfigError, match="match fewer joints with wbc.residual_joints"):
+        wbc.WholeBodyController(handless, WBCConfig(residual_joints="."))
 
 
 def test_training_with_the_qp_in_the_loop(cache, tmp_path):

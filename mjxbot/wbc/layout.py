@@ -116,10 +116,16 @@ def make_layout(robot: Robot, config: WBCConfig) -> Layout:
     residual = [i for i in range(nu) if pattern.search(model.actuator(i).name)]
     n_hands = len(robot.hand_ids)
     if 6 + 3 * n_hands + len(residual) > nu:
+        # The task-space part alone may not fit: then no residual setting helps.
+        hint = (
+            "match fewer joints with wbc.residual_joints"
+            if 6 + 3 * n_hands <= nu
+            else "the robot has too few actuators for the whole-body controller's action"
+        )
         raise ConfigError(
             f"wbc action layout needs {6 + 3 * n_hands + len(residual)} entries (height 1, "
             f"orientation 3, CoM 2, hands {3 * n_hands}, residual {len(residual)}) but the "
-            f"action has {nu}; match fewer joints with wbc.residual_joints"
+            f"action has {nu}; {hint}"
         )
     return Layout(
         dofs=np.concatenate([np.arange(6), robot.qvel_adr]).astype(np.int32),

@@ -1,7 +1,7 @@
 """eval.py end to end on a tiny trained run, plus the statistics it relies on.
 
 The run is conftest's `tiny_run` (the `TINY` humanoid run, trained once per
-session and shared with `tests/test_train.py`). One `eval.py` call then covers
+session). One `eval.py` call then covers
 the report, the robustness curve, shift mode and the video; the error cases
 run in-process and stop before any compile.
 """

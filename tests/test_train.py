@@ -2,9 +2,9 @@
 
 Every run is conftest's `MINI` (`configs/ci.yaml` over `stand` with the mini
 biped): these tests check the trainer's plumbing (files, checkpoints, resume),
-not humanoid physics. The one-vs-two-device test, whose tolerances were measured on
-the humanoid, runs conftest's `TINY` (reach) instead; the two-process test compares
-`MINI` with `MINI` on two local devices, the same global program. Runs that compile
+not humanoid physics. One `MINI` run on two local devices serves both scale tests: it
+is compared with the one-device `full_run`, and with two processes of one device each
+(the same global program). Runs that compile
 the same program hit the persistent JAX cache, so only the first of them pays for the
 MJX compile. The reference run `full_run` is conftest's (trained once per session).
 """
@@ -39,10 +39,13 @@ from conftest import (
 
 from mjxbot.training import config as tconfig
 
-# Two devices reduce sums in another order; PPO's Adam steps and the
-# humanoid's contacts amplify those last-bit differences over iterations.
-FIRST_ROLLOUT_RTOL = 1e-5  # the first rollout runs from identical params
-EVAL_RTOL = 0.15  # final eval return after 4 updates (measured: 7.5% apart on reach)
+# Two devices compile each env batch half as wide, so float sums round differently and
+# the biped's contacts amplify those last-bit differences within the first rollout.
+# Per-step reward terms are O(1): a sharding error (an env counted twice, a device's
+# envs lost) moves their batch means by 1e-2 or more. Measured: 4.8e-4 on `posture`
+# (-0.020), 5.6e-5 on `action_rate` (-0.72), 1e-6 on the total.
+FIRST_ROLLOUT_ATOL = 1e-3  # the first rollout runs from identical params
+EVAL_RTOL = 0.01  # final eval return after 4 updates (measured: 0.05% apart)
 # Two processes against two local devices: the same program, the same sums.
 PROCESS_RTOL = 1e-6
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -61,14 +64,8 @@ def _train_on_two_devices(cache, run_dir: Path, run: list[str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_device_run(cache, tmp_path_factory) -> Path:
-    """`TINY` on two local devices, against conftest's one-device `tiny_run`."""
-    return _train_on_two_devices(cache, tmp_path_factory.mktemp("two_dev") / "run", TINY)
-
-
-@pytest.fixture(scope="module")
 def mini_two_device_run(cache, tmp_path_factory) -> Path:
-    """`MINI` on two local devices: the global program that two processes run."""
+    """`MINI` on two local devices: against one device, and the program two processes run."""
     return _train_on_two_devices(cache, tmp_path_factory.mktemp("mini_two_dev") / "run", MINI)
 
 
@@ -254,16 +251,17 @@ def test_half_written_checkpoint_is_not_latest(full_run, tmp_path):
 # ----------------------------------------------------------------- scale
 
 
-def test_two_devices_match_one(tiny_run, two_device_run):
-    one, two = metrics(tiny_run), metrics(two_device_run)
+def test_two_devices_match_one(full_run, mini_two_device_run):
+    one, two = metrics(full_run), metrics(mini_two_device_run)
     assert [r["step"] for r in one] == [r["step"] for r in two]
-    for key in one[0]:
-        if key.startswith("reward/"):
-            assert math.isclose(one[0][key], two[0][key], rel_tol=FIRST_ROLLOUT_RTOL), key
+    terms = [key for key in one[0] if key.startswith("reward/")]
+    assert len(terms) > 2
+    for key in terms:
+        assert math.isclose(one[0][key], two[0][key], abs_tol=FIRST_ROLLOUT_ATOL), key
     assert math.isclose(one[-1]["eval/return"], two[-1]["eval/return"], rel_tol=EVAL_RTOL)
     # W&B `disabled` (configs/ci.yaml) writes nothing.
-    assert not (two_device_run / "wandb").exists()
-    assert not (two_device_run / "wandb_run_id").exists()
+    assert not (mini_two_device_run / "wandb").exists()
+    assert not (mini_two_device_run / "wandb_run_id").exists()
 
 
 def _free_port() -> int:

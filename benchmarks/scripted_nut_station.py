@@ -35,7 +35,7 @@ def scripted_cycles(env, keys: jax.Array) -> dict[str, np.ndarray]:
 
         def body(state, _):
             state = jax.vmap(env.step)(
-                state, jax.vmap(functools.partial(reference_action, env))(state)
+                state, jax.vmap(functools.partial(reference_action, env))(state.data, state.info)
             )
             return state, state.metrics
 

@@ -1,6 +1,8 @@
 """`nut_station`: success predicate, reward signs, scripted controller against zero/random."""
 
+import dataclasses
 import functools
+import json
 import math
 
 import jax
@@ -8,10 +10,12 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
+from conftest import TOTAL_STEPS, metrics, run_train
 from mujoco import mjx
 
 import mjxbot
-from mjxbot.disturbances.config import DisturbanceConfig
+from mjxbot.disturbances import magnetic_force
+from mjxbot.disturbances.config import DisturbanceConfig, PartsConfig
 from mjxbot.envs.nut_station import (
     NutStation,
     NutStationConfig,
@@ -191,6 +195,30 @@ def test_penalties_are_negative(env):
     assert t["drop"] < 0 and t["fall"] < 0 and t["energy"] < 0 and t["action_rate"] < 0
 
 
+# ------------------------------------------------------------------ seat physics
+@pytest.mark.parametrize("strength", [0.0, PartsConfig().magnet_strength[1]])
+def test_a_released_nut_rests_seated_under_the_magnet(env, strength):
+    # MuJoCo C, 1 s: a nut released 1 mm above its seat, pulled toward the steel point by the
+    # magnet at either end of its range (at the top, 2 N at the seat: 40 times its weight),
+    # comes to rest within tolerance. The nut-pad contacts must be stiff enough for that
+    # pull: with MuJoCo's default contact softness the nut sank through the 10 mm pad.
+    scene = _Scene(env)
+    seat = scene.site("seat_left")
+    scene.put_nut(0, seat + [0.0, 0.0, 0.001])
+    steel = seat - [0.0, 0.0, env.config.steel_depth]
+    a = int(env.nut_dofs[0])
+    for _ in range(50):
+        nut = scene.d.body("nut_left").xpos
+        force = magnetic_force(jnp.asarray(nut), jnp.asarray(steel[None]), strength, PartsConfig())
+        scene.d.qfrc_applied[a : a + 3] = np.asarray(force)
+        mujoco.mj_step(scene.m, scene.d, nstep=env.n_substeps)
+    nut = scene.d.body("nut_left")
+    rot = nut.xmat.reshape(3, 3)
+    qvel = scene.d.qvel[a : a + 6]
+    seat_rot = scene.d.site("seat_left").xmat.reshape(3, 3)
+    assert seat_success(nut.xpos, rot, qvel[:3], qvel[3:], seat, seat_rot, CFG), nut.xpos - seat
+
+
 # ------------------------------------------------ scripted controller vs zero/random
 @pytest.fixture(scope="module")
 def outcomes(env):
@@ -200,7 +228,7 @@ def outcomes(env):
         state = jax.vmap(env.reset)(keys)
 
         def body(state, key):
-            scripted = jax.vmap(functools.partial(reference_action, env))(state)
+            scripted = jax.vmap(functools.partial(reference_action, env))(state.data, state.info)
             noise = jax.random.uniform(key, scripted.shape, minval=-1.0, maxval=1.0)
             action = jnp.select([policy == 0, policy == 1], [scripted, 0.0 * scripted], noise)
             state = jax.vmap(env.step)(state, action)
@@ -237,3 +265,45 @@ def test_zero_and_random_policies_never_succeed(outcomes, policy):
     m = outcomes[policy]
     assert _final(m, "success/dual").max() == 0
     assert m["success/dual"].max() == 0
+
+
+# ------------------------------------------------------------------ residual mode
+def test_residual_mode_adds_the_policy_action_to_the_scripted_one(env):
+    # One step from the same reset: the residual env under the zero action applies exactly
+    # the scripted action the joint env is given, and observes the next scripted action
+    # after the joint env's observation; a residual of 0.5 moves it by 0.5 x residual_scale.
+    residual = NutStation(dataclasses.replace(env.config, policy_mode="residual"))
+    scripted_action = functools.partial(reference_action, env)
+
+    def run(key):
+        joint, res = env.reset(key), residual.reset(key)
+        scripted = scripted_action(joint.data, joint.info)
+        pushed = residual.compose_action(res, jnp.full(env.action_size, 0.5))
+        joint = env.step(joint, scripted)
+        res = residual.step(res, jnp.zeros(env.action_size))
+        return joint, res, scripted, pushed, scripted_action(joint.data, joint.info)
+
+    joint, res, scripted, pushed, next_scripted = jax.jit(run)(jax.random.key(SEED))
+    np.testing.assert_array_equal(res.data.qpos, joint.data.qpos)
+    np.testing.assert_array_equal(res.info["last_action"], scripted)
+    n = joint.obs["state"].shape[-1]
+    np.testing.assert_array_equal(res.obs["state"][:n], joint.obs["state"])
+    np.testing.assert_array_equal(res.obs["state"][n:], next_scripted)
+    expected = np.clip(np.asarray(scripted) + 0.5 * residual.config.residual_scale, -1, 1)
+    np.testing.assert_allclose(pushed, expected, rtol=0, atol=1e-6)
+
+
+def test_the_residual_config_trains_on_the_ci_overlay(cache, tmp_path):
+    """train.py on `configs/nut_station_residual.yaml` + `configs/ci.yaml` (1 s cycles):
+    one compile, finite figures, the closing table against the scripted controller."""
+    run = tmp_path / "run"
+    configs = ["--config", "configs/nut_station_residual.yaml", "--config", "configs/ci.yaml"]
+    proc = run_train(cache, *configs, "--set", "env.takt=1.0", "--run-dir", str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in metrics(run) if "time/sps" in r][-1] == TOTAL_STEPS
+    assert json.loads((run / "run_info.json").read_text())["train_step_traces"] == 1
+    evals = json.loads((run / "eval.json").read_text())["results"]
+    assert set(evals) == {"policy", "scripted"}
+    for actor in evals.values():
+        assert np.isfinite(actor["mean_return"])
+    assert "policy vs scripted" in proc.stdout

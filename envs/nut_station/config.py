@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 from mjxbot.disturbances.config import DisturbanceConfig, PartsConfig, PushConfig
 from mjxbot.env.config import EnvConfig
@@ -65,6 +66,12 @@ class NutStationConfig(EnvConfig):
       drop_height: a nut whose centre is below this height has been dropped.
 
     Actions:
+      policy_mode: `joint`: the policy's action is the env's action (joint
+        targets of arms, legs and waist, finger commands). `residual`: the env
+        applies the scripted controller's action (`reference_action`) plus
+        `residual_scale` times the policy's, clipped to `[-1, 1]`, and observes
+        the scripted action; the zero action is the scripted controller.
+      residual_scale: weight of the policy's action in `residual` mode.
       arm_action_scale: target offset (rad) of arm joints for an action of 1
         (legs and waist use `action_scale`).
       finger_action_scale: finger target (m) for an action of 1; the fingers
@@ -93,6 +100,8 @@ class NutStationConfig(EnvConfig):
     part_yaw_jitter: tuple[float, float] = (-0.05, 0.05)
     steel_depth: float = 0.01
     drop_height: float = 0.7
+    policy_mode: Literal["joint", "residual"] = "joint"
+    residual_scale: float = 0.2
     arm_action_scale: float = 1.5
     finger_action_scale: float = 0.04
     reach_sigma: float = 0.05
@@ -123,5 +132,7 @@ class NutStationConfig(EnvConfig):
                 f"nut_station runs one cycle per episode: episode_length must be "
                 f"takt / ctrl_dt = {steps:g}, got {self.episode_length}"
             )
+        if not 0.0 < self.residual_scale <= 2.0:
+            raise ConfigError(f"residual_scale must be in (0, 2], got {self.residual_scale}")
         if self.spline_teeth < 1:
             raise ConfigError(f"spline_teeth must be >= 1, got {self.spline_teeth}")

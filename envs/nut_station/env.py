@@ -14,8 +14,9 @@ from mujoco import mjx
 from mjxbot import rewards
 from mjxbot.disturbances import magnetic_force, sample_magnet_strength, sample_part_pose
 from mjxbot.env import HumanoidEnv, TaskMetrics, torso_rotation
-from mjxbot.env.state import Observation
+from mjxbot.env.state import Observation, State
 from mjxbot.envs.nut_station.config import ARM_JOINTS, SIDES, NutStationConfig
+from mjxbot.envs.nut_station.scripted import reference_action
 from mjxbot.envs.nut_station.success import (
     dual_seat_success,
     heading,
@@ -101,6 +102,17 @@ class NutStation(HumanoidEnv):
         scale[arm.ravel()] = cfg.arm_action_scale
         scale[finger.ravel()] = cfg.finger_action_scale
         return scale
+
+    @property
+    def zero_action_actor(self) -> str:
+        return "scripted" if self.config.policy_mode == "residual" else super().zero_action_actor
+
+    def compose_action(self, state: State, action: jax.Array) -> jax.Array:
+        """The policy's action, or in `residual` mode the scripted one plus a scaled residual."""
+        if self.config.policy_mode == "joint":
+            return action
+        residual = self.config.residual_scale * jnp.clip(action, -1.0, 1.0)
+        return jnp.clip(reference_action(self, state.data, state.info) + residual, -1.0, 1.0)
 
     # ---------------------------------------------------------------- task
     def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
@@ -239,6 +251,8 @@ class NutStation(HumanoidEnv):
                 jnp.stack([t / self.config.takt, jnp.minimum(t / self.config.arrival_time, 1.0)]),
             ]
         )
+        if self.config.policy_mode == "residual":  # what the policy's action is added to
+            task = jnp.concatenate([task, reference_action(self, data, info)])
         return {k: jnp.concatenate([v, task]) for k, v in obs.items()}
 
     def advance_task(

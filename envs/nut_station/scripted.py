@@ -1,23 +1,25 @@
 """The scripted pick-and-place: a stateless phase machine on differential IK.
 
 The baseline a trained policy is judged against, jittable and vmappable:
-`jax.vmap(functools.partial(reference_action, env))(state)`.
+`jax.vmap(functools.partial(reference_action, env))(state.data, state.info)`;
+in residual mode (`NutStationConfig.policy_mode`) the env adds a policy's action to it.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
-from mjxbot.env.state import State
-from mjxbot.envs.nut_station.env import NutStation
-from mjxbot.envs.nut_station.success import (
-    symmetric_angle,
-)
+from mjxbot.envs.nut_station.success import symmetric_angle
+
+if TYPE_CHECKING:  # the env calls this module in residual mode
+    from mjxbot.envs.nut_station.env import NutStation
 
 
-def reference_action(env: NutStation, state: State) -> jax.Array:
+def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
     """Scripted pick-and-place for one env: `[action_size]` (vmap for a batch).
 
     Per side, a phase machine read from the state (no memory of its own):
@@ -31,7 +33,6 @@ def reference_action(env: NutStation, state: State) -> jax.Array:
     holds the arm where it is). Legs and waist hold home.
     """
     cfg = env.config
-    data, info = state.data, state.info
     s = env.scene(data)
     arrived = info["steps"] * cfg.ctrl_dt >= cfg.arrival_time
     hover, clearance, gap = 0.03, 0.04, 0.001

@@ -20,7 +20,13 @@ from mujoco import mjx
 from mjxbot.disturbances import Disturber
 from mjxbot.env import episode
 from mjxbot.env.config import EnvConfig
-from mjxbot.env.control import Controller, PDController, QPController, control_period
+from mjxbot.env.control import (
+    ZERO_ACTION_ACTORS,
+    Controller,
+    PDController,
+    QPController,
+    control_period,
+)
 from mjxbot.env.metrics import TaskMetrics
 from mjxbot.env.state import Observation, State
 from mjxbot.errors import ConfigError, ModelError
@@ -64,6 +70,8 @@ class HumanoidEnv:
 
     One control step runs these stages in order:
 
+    0. the task's `compose_action` (the policy's action, or a residual on the
+       task's reference controller);
     1. disturbances before the physics (`Disturber.plan_step`): the episode's
        randomized model and drive scales, action latency, push schedule, kicks;
     2. the task's `before_physics` (mocap bodies, welds, forces on parts);
@@ -76,8 +84,8 @@ class HumanoidEnv:
        carry, sensor noise, disturbance counters.
 
     Task hooks, the whole contract between a task and the base:
-    `sample_task`, `place_scene`, `observe`, `action_scale`, `before_physics`,
-    `advance_task`, `reward_terms`, `terminated`, and the class attributes
+    `sample_task`, `place_scene`, `observe`, `action_scale`, `compose_action`,
+    `before_physics`, `advance_task`, `reward_terms`, `terminated`, and the class attributes
     `config_class` and `task_metrics`. The shared features `fallen`,
     `proprioception` and `privileged` are there to call from them.
     """
@@ -165,6 +173,21 @@ class HumanoidEnv:
     def action_scale(self) -> np.ndarray | float:
         """Radians of joint target per unit action: a scalar or `[nu]` (PD controller)."""
         return self.config.action_scale
+
+    @property
+    def zero_action_actor(self) -> str:
+        """Evaluations' name for the zero action on this env: the controller's hold
+        (`pd_hold`, `qp_only`), or a task's reference controller (see `compose_action`)."""
+        return ZERO_ACTION_ACTORS[self.config.controller]
+
+    def compose_action(self, state: State, action: jax.Array) -> jax.Array:
+        """`[nu]` the action the env applies for the policy's `action` in `state`.
+
+        The policy's action itself here; a task with a reference controller adds
+        the policy's action to the reference's (residual policies).
+        """
+        del state
+        return action
 
     def before_physics(self, data: mjx.Data, action: jax.Array, info: dict[str, Any]) -> mjx.Data:
         """Task-side edits of the physics state before a control step's substeps.
@@ -340,6 +363,7 @@ class HumanoidEnv:
         """
         info = state.info
         key_reset, key_next = jax.random.split(info["rng"])
+        action = self.compose_action(state, action)
         plan = self.disturber.plan_step(self.mjx_model, state.data, action, info)
         data = self.before_physics(plan.data, plan.action, info)
         data, controller_state = control_period(

@@ -21,6 +21,8 @@ from mjxbot.robot import Robot
 from mjxbot.wbc import WholeBodyController
 
 Drive = dict[str, jax.Array]
+# The zero action's actor name in evaluations, per controller: what the zero action does.
+ZERO_ACTION_ACTORS = {"pd": "pd_hold", "qp": "qp_only"}
 
 
 class Controller(Protocol):

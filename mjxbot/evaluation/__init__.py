@@ -64,7 +64,6 @@ from mjxbot.evaluation.report import (
 )
 from mjxbot.evaluation.robustness import RobustnessCurve, Sweep, make_sweep, run_sweep
 from mjxbot.evaluation.rollout import (
-    BASELINES,
     MODE_POLICY,
     MODE_ZERO_ACTION,
     POLICY,
@@ -89,7 +88,6 @@ from mjxbot.evaluation.video import eval_video, render_video
 
 __all__ = [
     "ACTOR_LABELS",
-    "BASELINES",
     "CYCLE_TIMES",
     "EVAL_FILE",
     "LEARNING_CURVE",

@@ -13,7 +13,8 @@ from typing import Any
 import jax
 
 from mjxbot.env import HumanoidEnv
-from mjxbot.evaluation.rollout import BASELINES, POLICY, ActFn
+from mjxbot.env.control import ZERO_ACTION_ACTORS
+from mjxbot.evaluation.rollout import POLICY, ActFn
 from mjxbot.evaluation.source import (
     Source,
     check_policy_fits,
@@ -39,7 +40,7 @@ class Plan:
       base: the task's env config with the chosen disturbances.
       controller: controller of the policy's env.
       envs: controller -> env; the policy's first.
-      actors: actor (`policy`, `pd_hold`, `qp_only`) -> controller of its env.
+      actors: actor (`policy`, or an env's `zero_action_actor`) -> controller of its env.
       unavailable: actor -> why it is not evaluated.
       episodes: envs per actor.
       seed: seed of the reset keys.
@@ -80,23 +81,24 @@ class Plan:
         return self.act if POLICY in actors else None
 
 
-def _baseline_envs(task: str, base: Any, controller: str, baselines: set[str]):
+def _baseline_envs(task: str, base: Any, main_env: HumanoidEnv, baselines: set[str]):
     """`(actors, envs, unavailable)` with every requested baseline whose env builds."""
+    controller = main_env.config.controller
     actors = {POLICY: controller}
-    envs: dict[str, HumanoidEnv] = {}
+    envs: dict[str, HumanoidEnv] = {controller: main_env}
     unavailable: dict[str, str] = {}
     for ctrl in ("pd", "qp"):
         if ctrl not in baselines:
             continue
-        actor = BASELINES[ctrl]
-        if ctrl != controller and ctrl not in envs:
+        if ctrl not in envs:
             try:
                 envs[ctrl] = load_env(task, dataclasses.replace(base, controller=ctrl))
             except Exception as e:  # noqa: BLE001 - a baseline that cannot be built is reported
                 first = (str(e).strip().splitlines() or [""])[0][:200]
-                unavailable[actor] = f"cannot build the {ctrl} env: {type(e).__name__}: {first}"
+                why = f"cannot build the {ctrl} env: {type(e).__name__}: {first}"
+                unavailable[ZERO_ACTION_ACTORS[ctrl]] = why
                 continue
-        actors[actor] = ctrl
+        actors[envs[ctrl].zero_action_actor] = ctrl
     return actors, envs, unavailable
 
 
@@ -145,7 +147,7 @@ def make_plan(
     if source.controller != controller:
         trained = source.controller
         notes.append(f"policy: trained with controller {trained}, evaluated with {controller}")
-    actors, envs, unavailable = _baseline_envs(task, base, controller, baselines)
+    actors, envs, unavailable = _baseline_envs(task, base, main_env, baselines)
     notes += [f"{actor}: not evaluated ({why})" for actor, why in unavailable.items()]
     n, seed = _episodes_and_seed(source, episodes, seed)
     return Plan(
@@ -153,7 +155,7 @@ def make_plan(
         task=task,
         base=base,
         controller=controller,
-        envs={controller: main_env, **envs},
+        envs=envs,
         actors=actors,
         unavailable=unavailable,
         episodes=n,

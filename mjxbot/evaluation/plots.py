@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from mjxbot.env.control import ZERO_ACTION_ACTORS
 from mjxbot.evaluation.metrics import GroupReport
 from mjxbot.evaluation.plan import Plan
 from mjxbot.evaluation.report import ACTOR_LABELS
 from mjxbot.evaluation.robustness import RobustnessCurve
-from mjxbot.evaluation.rollout import BASELINES
+from mjxbot.evaluation.rollout import POLICY
 from mjxbot.evaluation.shift import ShiftReport
 
 LEARNING_CURVE = "learning_curve.png"
@@ -201,7 +202,9 @@ def eval_plots(
 
     plots: dict[str, str | None] = {"learning_curve": None}
     if plan.source.kind == "run":
-        baseline = ACTOR_LABELS[BASELINES[plan.source.controller]]
+        trained = plan.source.controller  # the learning curve's baseline ran on that env
+        actor = next((a for a, c in plan.actors.items() if a != POLICY and c == trained), None)
+        baseline = ACTOR_LABELS.get(actor or ZERO_ACTION_ACTORS[trained], actor)
         path = plot_learning_curve(read_metrics(plan.source.path), out / LEARNING_CURVE, baseline)
         plots["learning_curve"] = str(path) if path else None
         if path is None:

@@ -30,7 +30,12 @@ from mjxbot.evaluation.shift import ShiftReport
 from mjxbot.registry import ALL_ENVS
 
 EVAL_FILE = "eval.json"
-ACTOR_LABELS = {"policy": "policy", "pd_hold": "PD hold", "qp_only": "QP only"}
+ACTOR_LABELS = {
+    "policy": "policy",
+    "pd_hold": "PD hold",
+    "qp_only": "QP only",
+    "scripted": "scripted",
+}
 
 Rows = list[tuple[str, list[str]]]
 
@@ -43,7 +48,7 @@ class Report:
       source: what was evaluated (path, kind, task, checkpoint step).
       settings: episodes, seed, controller, disturbances, control period,
         episode length, takt, JAX backend, baselines.
-      results: actor (`policy`, `pd_hold`, `qp_only`) -> figures over one
+      results: actor (`policy`, or a zero-action actor) -> figures over one
         episode per env, all actors on the same seeds.
       unavailable: actor -> why it was not evaluated.
       robustness: survival against push magnitude (None when skipped).

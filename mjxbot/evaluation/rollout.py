@@ -23,11 +23,9 @@ import numpy as np
 from mjxbot.disturbances import set_curriculum
 from mjxbot.env import HumanoidEnv
 
-MODE_ZERO_ACTION = 0  # PD hold (zero action), or QP only on a `controller="qp"` env
+MODE_ZERO_ACTION = 0  # the env's `zero_action_actor`: PD hold, QP only, or a scripted one
 MODE_POLICY = 1
 POLICY = "policy"
-# The zero-action actor of an env with each controller.
-BASELINES = {"pd": "pd_hold", "qp": "qp_only"}
 VIDEO_KEYS = ("qpos", "mocap_pos", "mocap_quat")
 # Cumulative counters traced next to the task's metrics.
 COUNTERS = ("disturbance/pushes", "nonfinite_resets", "diverged_resets")

@@ -24,7 +24,7 @@ from mjxbot.config import to_dict
 from mjxbot.env import HumanoidEnv
 from mjxbot.evaluation.episodes import Evaluator
 from mjxbot.evaluation.metrics import GroupReport, flat_metrics
-from mjxbot.evaluation.rollout import BASELINES, POLICY
+from mjxbot.evaluation.rollout import POLICY
 from mjxbot.registry import load_env
 from mjxbot.training.checkpoint import Checkpointer, CheckpointError, check_compatible
 from mjxbot.training.policy import deterministic_act
@@ -104,10 +104,10 @@ def run_meta(config: TrainConfig, env: HumanoidEnv) -> dict[str, Any]:
     }
 
 
-def closing_actors(config: TrainConfig) -> tuple[str, ...]:
-    """The actors of the closing evaluation: the policy, and the zero action of its
-    controller (the PD hold, or QP only) when `eval.compare_pd_hold`."""
-    baseline = (BASELINES[config.env.controller],) if config.eval.compare_pd_hold else ()
+def closing_actors(config: TrainConfig, env: HumanoidEnv) -> tuple[str, ...]:
+    """The actors of the closing evaluation: the policy, and the env's zero action (the
+    PD hold, QP only, or a task's scripted controller) when `eval.compare_pd_hold`."""
+    baseline = (env.zero_action_actor,) if config.eval.compare_pd_hold else ()
     return (POLICY, *baseline)
 
 
@@ -203,7 +203,7 @@ def train(
       evaluate: run the final evaluation (and the PD-hold comparison), with
         `mjxbot.evaluation.Evaluator` on `eval.num_envs` envs from `eval.seed`.
       evaluation: filled with the final evaluation's figures per actor
-        (`policy`, and `pd_hold` or `qp_only`), what `train.py` writes as `eval.json`.
+        (`policy`, and the env's `zero_action_actor`), what `train.py` writes as `eval.json`.
 
     Returns:
       `(make_policy, params, metrics)`: Brax's `make_policy(params,
@@ -276,7 +276,7 @@ def train(
 
     params = host_copy(policy_params(ts))
     if evaluator is not None:
-        reports = {actor: evaluator(params, actor) for actor in closing_actors(config)}
+        reports = {actor: evaluator(params, actor) for actor in closing_actors(config, env)}
         final = {k: v for actor, r in reports.items() for k, v in eval_metrics(actor, r).items()}
         progress_fn(iteration * steps_per_it, final)
         metrics = {**metrics, **final}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -104,14 +105,67 @@ def resolve_mjcf(path: str) -> Path:
     raise ModelError(f"MJCF file {path!r} not found (looked in {', '.join(map(str, candidates))})")
 
 
-def load_model(path: str) -> mujoco.MjModel:
-    """Compiles an MJCF file, turning MuJoCo's errors into one-line `ModelError`s."""
+# A task's additions to a robot's MJCF (joints, actuators), made through `mujoco.MjSpec`.
+ModelEdit = Callable[[mujoco.MjSpec], None]
+
+
+def load_model(path: str, edit: ModelEdit | None = None) -> mujoco.MjModel:
+    """Compiles an MJCF file, after `edit` if given (its keyframes carried over by name),
+    turning MuJoCo's errors into one-line `ModelError`s."""
     file = resolve_mjcf(path)
     try:
-        return mujoco.MjModel.from_xml_path(str(file))
+        if edit is None:
+            return mujoco.MjModel.from_xml_path(str(file))
+        return _compile_edited(mujoco.MjSpec.from_file(str(file)), edit)
     except ValueError as e:
         message = " ".join(str(e).split())
         raise ModelError(f"cannot load MJCF {file}: {message}") from e
+
+
+def _joint_keys(model: mujoco.MjModel) -> list[tuple[str, int | str]]:
+    """Per joint, a key that survives added joints: its name, else (body name, rank in body)."""
+    keys = []
+    for j in range(model.njnt):
+        body = model.jnt_bodyid[j]
+        rank = j - int(model.body_jntadr[body])
+        keys.append(
+            (model.joint(j).name, "") if model.joint(j).name else (model.body(body).name, rank)
+        )
+    return keys
+
+
+def _compile_edited(spec: mujoco.MjSpec, edit: ModelEdit) -> mujoco.MjModel:
+    """`spec` after `edit`, compiled; each keyframe keeps its values for the joints and
+    actuators that were there before (found by name), the added ones start at `qpos0` / 0."""
+    before = spec.compile()
+    for key in spec.keys:  # emptied so that the edited spec compiles, refilled below
+        key.qpos, key.qvel, key.ctrl = [], [], []
+    edit(spec)
+    after = spec.compile()
+    where = {k: j for j, k in enumerate(_joint_keys(after))}
+    actuators = {after.actuator(a).name: a for a in range(after.nu)}
+    for i, key in enumerate(spec.keys):
+        qpos, qvel, ctrl = after.qpos0.copy(), np.zeros(after.nv), np.zeros(after.nu)
+        for j, k in enumerate(_joint_keys(before)):
+            n_q, n_v = _joint_width(before, j)
+            a, b = int(before.jnt_qposadr[j]), int(after.jnt_qposadr[where[k]])
+            qpos[b : b + n_q] = before.key_qpos[i, a : a + n_q]
+            a, b = int(before.jnt_dofadr[j]), int(after.jnt_dofadr[where[k]])
+            qvel[b : b + n_v] = before.key_qvel[i, a : a + n_v]
+        for a in range(before.nu):
+            ctrl[actuators[before.actuator(a).name]] = before.key_ctrl[i, a]
+        key.qpos, key.qvel, key.ctrl = qpos, qvel, ctrl
+    return spec.compile()
+
+
+def _joint_width(model: mujoco.MjModel, joint: int) -> tuple[int, int]:
+    """`(qpos, qvel)` sizes of a joint."""
+    kind = model.jnt_type[joint]
+    if kind == mujoco.mjtJoint.mjJNT_FREE:
+        return 7, 6
+    if kind == mujoco.mjtJoint.mjJNT_BALL:
+        return 4, 3
+    return 1, 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,8 +375,9 @@ def _torque_limits(model: mujoco.MjModel) -> np.ndarray:
     return limits
 
 
-def load_robot(config: RobotConfig) -> Robot:
-    """Loads the MJCF named by `config` and resolves its bodies, joints, gains and home pose.
+def load_robot(config: RobotConfig, edit: ModelEdit | None = None) -> Robot:
+    """Loads the MJCF named by `config` (after a task's `edit`, see `load_model`) and
+    resolves its bodies, joints, gains and home pose.
 
     Raises:
       ModelError: missing file, MJCF errors, unknown names or keyframes, no
@@ -331,7 +386,7 @@ def load_robot(config: RobotConfig) -> Robot:
       ConfigError: a home pose given by index or `"qpos0"` that fails
         `check_standing`.
     """
-    model = load_model(config.mjcf)
+    model = load_model(config.mjcf, edit)
     body = mujoco.mjtObj.mjOBJ_BODY
     torso_id = lookup_id(model, body, config.torso_body, "robot.torso_body")
     free = [

@@ -77,6 +77,7 @@ COSTLIEST_FIRST = (
     "test_env.py",
     "test_train.py",
     "test_eval.py",
+    "test_nut_station.py",
     "test_wbc.py",
     "test_tasks.py",
     "test_plant.py",
@@ -85,7 +86,6 @@ COSTLIEST_FIRST = (
     "test_curriculum.py",
     "test_export.py",
     "test_qp.py",
-    "test_nut_station.py",
 )
 
 

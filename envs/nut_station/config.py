@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Literal
 
 from mjxbot.disturbances.config import DisturbanceConfig, PartsConfig, PushConfig
 from mjxbot.env.config import EnvConfig
+from mjxbot.envs.nut_station.wrist import WRIST_NAMES
 from mjxbot.errors import ConfigError
 from mjxbot.robot import RobotConfig
 
 SIDES = ("left", "right")
-ARM_JOINTS = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")
+# Per side, the arm joints the station drives: the humanoid's four and the wrist it adds
+# (`envs/nut_station/wrist.py`).
+ARM_JOINTS = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow", *WRIST_NAMES)
 
 
 def _nut_station_disturbances() -> DisturbanceConfig:
@@ -26,8 +30,8 @@ def _nut_station_disturbances() -> DisturbanceConfig:
 def _nut_station_robot() -> RobotConfig:
     # Stiffer arm PD than the default (60, 2): position-controlled arms at the station
     # (the default lets the 0.3 kg m^2 arm move only a few percent of a target step per
-    # control step).
-    gains = {**RobotConfig().gains, "shoulder|elbow": (300.0, 10.0)}
+    # control step). The wrist moves the hand alone (about 0.012 kg m^2 with its armature).
+    gains = {**RobotConfig().gains, "shoulder|elbow": (300.0, 10.0), "wrist": (40.0, 1.0)}
     return RobotConfig(mjcf="nut_station.xml", gains=gains)
 
 
@@ -72,6 +76,9 @@ class NutStationConfig(EnvConfig):
         `residual_scale` times the policy's, clipped to `[-1, 1]`, and observes
         the scripted action; the zero action is the scripted controller.
       residual_scale: weight of the policy's action in `residual` mode.
+      residual_actuators: regex over actuator names: in `residual` mode the
+        policy acts on these only (its action has one entry per match, in
+        actuator order); the others take the scripted action as it is.
       arm_action_scale: target offset (rad) of arm joints for an action of 1
         (legs and waist use `action_scale`).
       finger_action_scale: finger target (m) for an action of 1; the fingers
@@ -102,6 +109,7 @@ class NutStationConfig(EnvConfig):
     drop_height: float = 0.7
     policy_mode: Literal["joint", "residual"] = "joint"
     residual_scale: float = 0.2
+    residual_actuators: str = "."
     arm_action_scale: float = 1.5
     finger_action_scale: float = 0.04
     reach_sigma: float = 0.05
@@ -132,6 +140,10 @@ class NutStationConfig(EnvConfig):
                 f"nut_station runs one cycle per episode: episode_length must be "
                 f"takt / ctrl_dt = {steps:g}, got {self.episode_length}"
             )
+        try:
+            re.compile(self.residual_actuators)
+        except re.error as e:
+            raise ConfigError(f"residual_actuators: not a regex ({e})") from e
         if not 0.0 < self.residual_scale <= 2.0:
             raise ConfigError(f"residual_scale must be in (0, 2], got {self.residual_scale}")
         if self.spline_teeth < 1:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+from brax import math as brax_math
 from mujoco import mjx
 
 from mjxbot import rewards
@@ -24,7 +27,10 @@ from mjxbot.envs.nut_station.success import (
     symmetric_angle,
     yaw_quat,
 )
+from mjxbot.envs.nut_station.wrist import add_wrists
+from mjxbot.errors import ConfigError
 from mjxbot.names import lookup_id, lookup_ids
+from mjxbot.robot import ModelEdit
 
 
 def hand_actuators(model: mujoco.MjModel, mjcf: str) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +84,14 @@ class NutStation(HumanoidEnv):
         )
         self.arm_actuators, self.finger_actuators = hand_actuators(m, cfg.robot.mjcf)
         self.arm_dofs = np.asarray(self.robot.qvel_adr)[self.arm_actuators]
+        names = [m.actuator(i).name for i in range(self.robot.nu)]
+        pattern = re.compile(cfg.residual_actuators)
+        self.residual_actuators = np.array([i for i, n in enumerate(names) if pattern.search(n)])
+        if self.residual_actuators.size == 0:
+            raise ConfigError(
+                f"residual_actuators {cfg.residual_actuators!r} matches no actuator; "
+                f"actuators: {', '.join(names)}"
+            )
         # Static layout from the model at qpos0.
         d = mujoco.MjData(m)
         mujoco.mj_kinematics(m, d)
@@ -103,15 +117,27 @@ class NutStation(HumanoidEnv):
         scale[finger.ravel()] = cfg.finger_action_scale
         return scale
 
+    def model_edit(self) -> ModelEdit:
+        """The wrists (`envs/nut_station/wrist.py`)."""
+        return functools.partial(add_wrists, sides=SIDES)
+
     @property
     def zero_action_actor(self) -> str:
         return "scripted" if self.config.policy_mode == "residual" else super().zero_action_actor
+
+    @property
+    def action_size(self) -> int:
+        """`nu`, or in `residual` mode the number of `residual_actuators`."""
+        if self.config.policy_mode == "residual":
+            return int(self.residual_actuators.size)
+        return super().action_size
 
     def compose_action(self, state: State, action: jax.Array) -> jax.Array:
         """The policy's action, or in `residual` mode the scripted one plus a scaled residual."""
         if self.config.policy_mode == "joint":
             return action
-        residual = self.config.residual_scale * jnp.clip(action, -1.0, 1.0)
+        scaled = self.config.residual_scale * jnp.clip(action, -1.0, 1.0)
+        residual = jnp.zeros(self.robot.nu).at[self.residual_actuators].set(scaled)
         return jnp.clip(reference_action(self, state.data, state.info) + residual, -1.0, 1.0)
 
     # ---------------------------------------------------------------- task
@@ -183,9 +209,11 @@ class NutStation(HumanoidEnv):
             jnp.abs(yaw_error) <= cfg.capture_yaw
         )
         active = closed & (data.eq_active[self._weld] | capture)
-        # The proxy sits at the grip point, level, at the hand's yaw taken to the
-        # spline tooth nearest the nut's yaw (the gripper centres the nut).
-        proxy_quat = jax.vmap(yaw_quat)(nut_yaw + yaw_error)
+        # The proxy sits at the grip point in the hand's orientation, turned about the tool
+        # axis to the spline tooth nearest the nut's yaw (the gripper centres the nut): a
+        # held nut tilts with the hand.
+        to_tooth = jax.vmap(yaw_quat)(nut_yaw + yaw_error - hand_yaw)
+        proxy_quat = jax.vmap(brax_math.quat_mul)(data.xquat[self.hand_bodies], to_tooth)
         mocap_pos = mocap_pos.at[self._proxy_mocap].set(grip)
         mocap_quat = mocap_quat.at[self._proxy_mocap].set(proxy_quat)
         data = data.replace(
@@ -219,11 +247,13 @@ class NutStation(HumanoidEnv):
             self.config,
         )
         held = data.eq_active[self._weld]
+        tilt = jnp.arccos(jnp.clip(jnp.sum(nut_rot[:, :, 2] * seat_rot[:, :, 2], axis=1), -1, 1))
         return {
             "grip": data.site_xpos[self.grip_sites],
             "hand_yaw": jax.vmap(heading)(data.xmat[self.hand_bodies]),
             "nut": data.xpos[self._nut],
             "nut_yaw": jax.vmap(heading)(nut_rot),
+            "tilt": tilt,
             "seat": data.site_xpos[self._seat],
             "seat_yaw": jax.vmap(heading)(seat_rot),
             "held": held.astype(jnp.float32),
@@ -246,6 +276,7 @@ class NutStation(HumanoidEnv):
                 jnp.cos(grasp_yaw),
                 jnp.sin(place_yaw),
                 jnp.cos(place_yaw),
+                s["tilt"],
                 s["held"],
                 info["seated"],
                 jnp.stack([t / self.config.takt, jnp.minimum(t / self.config.arrival_time, 1.0)]),

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
-from mjxbot.envs.nut_station.success import symmetric_angle
+from mjxbot.envs.nut_station.success import heading, symmetric_angle
 
 if TYPE_CHECKING:  # the env calls this module in residual mode
     from mjxbot.envs.nut_station.env import NutStation
@@ -25,12 +25,13 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
     Per side, a phase machine read from the state (no memory of its own):
     free nut -> hover above it, descend when aligned, close the fingers
     inside the bore; held nut -> carry above the seat, lower when aligned
-    and the part has arrived, open within tolerance; placed -> back off;
-    a released nut at rest on the seat but out of tolerance -> pick again.
-    Arm joint targets follow damped-least-squares differential IK on the
-    MJX Jacobian of the grip point (position) plus the hand yaw, from the
-    current joint positions, with a gravity feedforward (the PD offset that
-    holds the arm where it is). Legs and waist hold home.
+    and the part has arrived, open within tolerance (tilt included); placed
+    -> back off; a released nut at rest on the seat but out of tolerance ->
+    pick again. Arm and wrist joint targets follow damped-least-squares
+    differential IK on the MJX Jacobians of the grip point (position) and
+    the hand (orientation: tool axis vertical, hand yaw), from the current
+    joint positions, with a gravity feedforward (the PD offset that holds
+    the arm where it is). Legs and waist hold home.
     """
     cfg = env.config
     s = env.scene(data)
@@ -64,6 +65,7 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
             & (jnp.linalg.norm((seat_goal - nut)[:2]) < 0.6 * cfg.position_tolerance)
             & (jnp.abs(seat_goal[2] - nut[2]) < cfg.position_tolerance)
             & (jnp.abs(place_yaw) < 0.7 * cfg.yaw_tolerance)
+            & (s["tilt"][i] < 0.5 * cfg.tilt_tolerance)
         )
         # Placed (latched seated, or released and still settling): back off upward, fingers
         # open. A nut that came to rest on the seat out of tolerance is free: picked again.
@@ -90,22 +92,30 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
 def ik_step(
     env: NutStation, data: mjx.Data, side: int, position_error: jax.Array, yaw_error: jax.Array
 ) -> jax.Array:
-    """`[4]` arm joint increment toward a grip-point offset and a hand-yaw change."""
-    max_step, yaw_weight, damping, gain, lead = 0.03, 0.1, 1e-4, 0.8, 1.0
+    """`[7]` arm and wrist joint increment toward a grip-point offset, with the tool axis
+    vertical (a level nut) and the hand's yaw changed by `yaw_error`."""
+    max_step, max_turn, turn_weight, damping, gain, lead = 0.03, 0.1, 0.1, 1e-4, 0.8, 1.0
     norm = jnp.linalg.norm(position_error)
     position_error = position_error * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-9))
-    yaw_error = jnp.clip(yaw_error, -0.1, 0.1)
     grip = data.site_xpos[env.grip_sites[side]]
     hand = int(env.hand_bodies[side])
     jacp, jacr = mjx.jac(env.mjx_model, data, grip, hand)
     # Aim where the grip point is heading (all dofs: arm and body sway) to damp the loop.
     position_error = position_error - lead * env.config.ctrl_dt * (jacp.T @ data.qvel)
+    # Target frame: level (tool axis along world z) at the hand's heading plus the yaw error;
+    # the error is the rotation vector from the hand's frame to it (small-angle form).
+    rot = data.xmat[hand]
+    target = yaw_matrix(heading(rot) + jnp.clip(yaw_error, -max_turn, max_turn))
+    turn = 0.5 * jnp.sum(jnp.cross(rot.T, target.T), axis=0)
+    turn = turn * jnp.minimum(1.0, max_turn / jnp.maximum(jnp.linalg.norm(turn), 1e-9))
     dofs = env.arm_dofs[side]
-    jp, jr = jacp[dofs].T, jacr[dofs].T  # [3, 4]
-    x_axis = data.xmat[hand][:, 0]
-    horizontal = jnp.maximum(x_axis[0] ** 2 + x_axis[1] ** 2, 1e-6)
-    yaw_row = jr[2] - x_axis[2] * (x_axis[0] * jr[0] + x_axis[1] * jr[1]) / horizontal
-    jac = jnp.concatenate([jp, yaw_weight * yaw_row[None]])
-    error = jnp.concatenate([position_error, yaw_weight * yaw_error[None]])
-    dq = jac.T @ jnp.linalg.solve(jac @ jac.T + damping * jnp.eye(4), error)
+    jac = jnp.concatenate([jacp[dofs].T, turn_weight * jacr[dofs].T])  # [6, 7]
+    error = jnp.concatenate([position_error, turn_weight * turn])
+    dq = jac.T @ jnp.linalg.solve(jac @ jac.T + damping * jnp.eye(6), error)
     return gain * dq
+
+
+def yaw_matrix(yaw: jax.Array) -> jax.Array:
+    """`[3, 3]` rotation by `yaw` about world z."""
+    c, s = jnp.cos(yaw), jnp.sin(yaw)
+    return jnp.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

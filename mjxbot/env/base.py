@@ -30,7 +30,7 @@ from mjxbot.env.control import (
 from mjxbot.env.metrics import TaskMetrics
 from mjxbot.env.state import Observation, State
 from mjxbot.errors import ConfigError, ModelError
-from mjxbot.robot import Robot, load_robot
+from mjxbot.robot import ModelEdit, Robot, load_robot
 from mjxbot.wbc import WholeBodyController
 
 
@@ -84,7 +84,7 @@ class HumanoidEnv:
        carry, sensor noise, disturbance counters.
 
     Task hooks, the whole contract between a task and the base:
-    `sample_task`, `place_scene`, `observe`, `action_scale`, `compose_action`,
+    `model_edit`, `sample_task`, `place_scene`, `observe`, `action_scale`, `compose_action`,
     `before_physics`, `advance_task`, `reward_terms`, `terminated`, and the class attributes
     `config_class` and `task_metrics`. The shared features `fallen`,
     `proprioception` and `privileged` are there to call from them.
@@ -97,7 +97,7 @@ class HumanoidEnv:
         config = config if config is not None else self.config_class()
         self.config = config
         self.n_substeps = config.n_substeps
-        self.robot = load_robot(config.robot)
+        self.robot = load_robot(config.robot, self.model_edit())
         self.mj_model = self.robot.model
         self.mj_model.opt.timestep = config.sim_dt
         if config.solver_iterations:
@@ -173,6 +173,12 @@ class HumanoidEnv:
     def action_scale(self) -> np.ndarray | float:
         """Radians of joint target per unit action: a scalar or `[nu]` (PD controller)."""
         return self.config.action_scale
+
+    def model_edit(self) -> ModelEdit | None:
+        """What the task adds to the robot's MJCF before it compiles (`mjxbot.robot.load_model`),
+        e.g. joints and actuators only this task needs; None keeps the MJCF as it is.
+        Called in `__init__` with `self.config` set."""
+        return None
 
     @property
     def zero_action_actor(self) -> str:

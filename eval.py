@@ -47,7 +47,8 @@ class EvalArgs:
     disturbances: Annotated[str, _arg("on|off|FILE")] = "on"
     """on: the task's own; off: none; FILE: a YAML disturbances mapping"""
     baselines: Annotated[str, _arg("LIST")] = "pd,qp"
-    """comma list of baselines: pd (PD hold), qp (QP only); 'none' for none"""
+    """comma list of baselines, the zero action of an env: pd (PD hold, or a task's scripted
+    controller in residual mode), qp (QP only); 'none' for none"""
     shift_hours: Annotated[float, _arg("H")] = 0.0
     """simulate H hours of continuous operation per station"""
     stations: Annotated[int, _arg("N", hint=False)] = 0

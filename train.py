@@ -103,7 +103,7 @@ def finish(config, run_dir: Path, step: int, results: dict) -> None:
 
     plots = {"learning_curve": None, "robustness": None, "cycle_times": None}
     if config.logging.plot:
-        baseline = ev.ACTOR_LABELS[ev.BASELINES[config.env.controller]]
+        baseline = ev.baseline_label(results, config.env.controller)
         path = ev.plot_learning_curve(read_metrics(run_dir), run_dir / ev.LEARNING_CURVE, baseline)
         plots["learning_curve"] = str(path) if path else None
     if results:

@@ -49,6 +49,7 @@ from mjxbot.evaluation.report import (
     ACTOR_LABELS,
     EVAL_FILE,
     Report,
+    baseline_label,
     eval_report,
     fmt,
     fmt_rate,
@@ -88,6 +89,7 @@ from mjxbot.evaluation.video import eval_video, render_video
 
 __all__ = [
     "ACTOR_LABELS",
+    "baseline_label",
     "CYCLE_TIMES",
     "EVAL_FILE",
     "LEARNING_CURVE",

@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mjxbot.env.control import ZERO_ACTION_ACTORS
 from mjxbot.evaluation.metrics import GroupReport
 from mjxbot.evaluation.plan import Plan
-from mjxbot.evaluation.report import ACTOR_LABELS
+from mjxbot.evaluation.report import ACTOR_LABELS, baseline_label
 from mjxbot.evaluation.robustness import RobustnessCurve
-from mjxbot.evaluation.rollout import POLICY
 from mjxbot.evaluation.shift import ShiftReport
 
 LEARNING_CURVE = "learning_curve.png"
@@ -203,8 +201,8 @@ def eval_plots(
     plots: dict[str, str | None] = {"learning_curve": None}
     if plan.source.kind == "run":
         trained = plan.source.controller  # the learning curve's baseline ran on that env
-        actor = next((a for a, c in plan.actors.items() if a != POLICY and c == trained), None)
-        baseline = ACTOR_LABELS.get(actor or ZERO_ACTION_ACTORS[trained], actor)
+        on_trained = [actor for actor, ctrl in plan.actors.items() if ctrl == trained]
+        baseline = baseline_label(on_trained, trained)
         path = plot_learning_curve(read_metrics(plan.source.path), out / LEARNING_CURVE, baseline)
         plots["learning_curve"] = str(path) if path else None
         if path is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mjxbot.env import TaskMetrics
+from mjxbot.env.control import ZERO_ACTION_ACTORS
 from mjxbot.evaluation.metrics import GroupReport, takt_of
 from mjxbot.evaluation.plan import Plan
 from mjxbot.evaluation.robustness import RobustnessCurve
@@ -36,6 +37,13 @@ ACTOR_LABELS = {
     "qp_only": "QP only",
     "scripted": "scripted",
 }
+
+
+def baseline_label(actors: Iterable[str], controller: str) -> str:
+    """The label of the zero-action actor among `actors`, else of `controller`'s hold."""
+    zero = next((a for a in actors if a != POLICY), ZERO_ACTION_ACTORS[controller])
+    return ACTOR_LABELS.get(zero, zero)
+
 
 Rows = list[tuple[str, list[str]]]
 

@@ -264,26 +264,30 @@ def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], Rows]]:
 
 
 def verdicts(results: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per baseline: does the policy survive more often, by the 95% intervals?"""
+    """One line per baseline: does the policy succeed (the task's success metric, survival
+    where that is the task's measure) more often, by the 95% intervals?"""
     if POLICY not in results:
         return []
     policy = results[POLICY]
+    measure = policy.get("success_metric") or "survival"
+    key = "survival" if measure == "survival" else "success"
+    verbs = ("survives", "survival") if key == "survival" else ("succeeds", measure)
     lines = []
     for actor, baseline in results.items():
         if actor == POLICY:
             continue
-        (p_lo, p_hi), (b_lo, b_hi) = policy["survival"]["ci95"], baseline["survival"]["ci95"]
+        (p_lo, p_hi), (b_lo, b_hi) = policy[key]["ci95"], baseline[key]["ci95"]
         if p_lo > b_hi:
-            word = "survives more often than"
+            word = f"{verbs[0]} more often than"
         elif p_hi < b_lo:
-            word = "survives LESS often than"
+            word = f"{verbs[0]} LESS often than"
         else:
             word = "is not distinguishable from"
         label = ACTOR_LABELS.get(actor, actor)
         returns = (policy["mean_return"], baseline["mean_return"])
         diff = "-" if None in returns else f"{returns[0] - returns[1]:+.2f}"
         lines.append(
-            f"policy vs {label}: the policy {word} the {label} (survival, 95% intervals); "
+            f"policy vs {label}: the policy {word} the {label} ({verbs[1]}, 95% intervals); "
             f"return {diff}"
         )
     return lines

@@ -23,6 +23,7 @@ from mjxbot.envs.nut_station import (
     reference_action,
     seat_success,
 )
+from mjxbot.envs.nut_station.scripted import RELEASE_GAP, release_checks
 from mjxbot.envs.nut_station.wrist import WRIST_NAMES
 from mjxbot.errors import ConfigError
 from mjxbot.robot import load_model
@@ -105,6 +106,23 @@ def test_dual_success_needs_both_sides():
     assert dual(seats) == (True, [True, True])
     assert dual(seats + [[0.005, 0, 0], [0, 0, 0]]) == (False, [False, True])
     assert dual(seats + [[0, 0, 0], [0, 0.005, 0]]) == (False, [True, False])
+
+
+def _unmet_at_release(offset=(0.0, 0.0, 0.0), yaw=0.0, tilt=0.0) -> set[str]:
+    nut = SEAT_POS + [0.0, 0.0, RELEASE_GAP] + np.asarray(offset)
+    checks = release_checks(CFG, jnp.asarray(nut), jnp.asarray(SEAT_POS), yaw, tilt)
+    return {name for name, ok in checks.items() if not ok}
+
+
+def test_the_scripted_release_keeps_a_margin_inside_the_seat_tolerances():
+    # 2 mm position, 5 degrees yaw and tilt tolerances (NutStationConfig).
+    assert _unmet_at_release() == set()
+    assert _unmet_at_release(offset=(0.0012, 0.001, 0.0)) == set()  # 1.56 mm of 1.8
+    assert _unmet_at_release(offset=(0.0014, 0.0014, 0.0)) == {"position"}  # 1.98 mm
+    assert _unmet_at_release(offset=(0.0, 0.0, 0.0025)) == {"height"}
+    assert _unmet_at_release(yaw=math.radians(3.0)) == set()
+    assert _unmet_at_release(yaw=math.radians(-4.0)) == {"yaw"}
+    assert _unmet_at_release(tilt=math.radians(3.0)) == {"tilt"}
 
 
 # ----------------------------------------------------------------------- wrists
@@ -279,6 +297,9 @@ def test_a_released_nut_rests_seated_under_the_magnet(env, strength):
 def outcomes(env):
     """Final metrics of one cycle per env for each policy, from a single compilation."""
 
+    arms = np.concatenate(env.arm_actuators)
+    home = env.robot.home_joint_targets[arms]
+
     def run(keys, policy):
         state = jax.vmap(env.reset)(keys)
 
@@ -287,7 +308,8 @@ def outcomes(env):
             noise = jax.random.uniform(key, scripted.shape, minval=-1.0, maxval=1.0)
             action = jnp.select([policy == 0, policy == 1], [scripted, 0.0 * scripted], noise)
             state = jax.vmap(env.step)(state, action)
-            return state, state.metrics
+            arm_q = state.data.qpos[:, env.robot.qpos_adr[arms]]
+            return state, {**state.metrics, "arm_from_home": jnp.abs(arm_q - home).max(-1)}
 
         steps = jax.random.split(keys[0], env.config.episode_length)
         return jax.lax.scan(body, state, steps)[1]
@@ -313,6 +335,9 @@ def test_scripted_controller_seats_both_nuts(outcomes):
     # A cycle seated at the takt's last step counts (cycle time == takt), as at the line.
     assert (_final(m, "cycle_time")[dual > 0] <= CFG.takt).all()
     assert m["falls"].max() == 0 and _final(m, "drops").max() == 0
+    # Once both nuts are placed the arms return home, where the next cycle of a shift starts
+    # (the last step belongs to the next cycle, so the one before it is read).
+    assert (m["arm_from_home"][-2][dual > 0] < 0.05).all(), m["arm_from_home"][-2]
 
 
 @pytest.mark.parametrize("policy", ["zero", "random"])

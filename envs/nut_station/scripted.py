@@ -7,16 +7,49 @@ in residual mode (`NutStationConfig.policy_mode`) the env adds a policy's action
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 from mujoco import mjx
 
+from mjxbot.envs.nut_station.config import NutStationConfig
 from mjxbot.envs.nut_station.success import heading, symmetric_angle
 
 if TYPE_CHECKING:  # the env calls this module in residual mode
     from mjxbot.envs.nut_station.env import NutStation
+
+RELEASE_GAP = 0.001  # m: the nut is released this far above its seat point
+HOME_STEP = 0.05  # rad per control step: how fast a placed side's arm returns home
+
+
+def release_checks(
+    cfg: NutStationConfig, nut: jax.Array, seat: jax.Array, place_yaw: jax.Array, tilt: jax.Array
+) -> dict[str, jax.Array]:
+    """Which of the held nut's release conditions hold, each a bool (vmappable).
+
+    The margins are tighter than the seat's tolerances, because a released nut
+    still settles: `position` is the horizontal error to the seat point (0.9 of
+    `position_tolerance`), `height` the vertical one to `RELEASE_GAP` above it
+    (one `position_tolerance`), `yaw` the spline yaw error (0.7 of
+    `yaw_tolerance`), `tilt` the nut axis off the seat normal (half of
+    `tilt_tolerance`). The controller releases once all hold and the part has arrived.
+
+    Args:
+      cfg: the station's tolerances.
+      nut: `[3]` held nut centre.
+      seat: `[3]` seat point.
+      place_yaw: spline yaw error, seat minus nut, wrapped to the spline symmetry.
+      tilt: the nut axis's angle (rad) from the seat normal.
+    """
+    goal = seat + jnp.array([0.0, 0.0, RELEASE_GAP])
+    return {
+        "position": jnp.linalg.norm((goal - nut)[:2]) < 0.9 * cfg.position_tolerance,
+        "height": jnp.abs(goal[2] - nut[2]) < cfg.position_tolerance,
+        "yaw": jnp.abs(place_yaw) < 0.7 * cfg.yaw_tolerance,
+        "tilt": tilt < 0.5 * cfg.tilt_tolerance,
+    }
 
 
 def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
@@ -26,8 +59,8 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
     free nut -> hover above it, descend when aligned, close the fingers
     inside the bore; held nut -> carry above the seat, lower when aligned
     and the part has arrived, open within tolerance (tilt included); placed
-    -> back off; a released nut at rest on the seat but out of tolerance ->
-    pick again. Arm and wrist joint targets follow damped-least-squares
+    -> the arm returns to its home pose; a released nut at rest on the seat
+    but out of tolerance -> pick again. Arm and wrist joint targets follow damped-least-squares
     differential IK on the MJX Jacobians of the grip point (position) and
     the hand (orientation: tool axis vertical, hand yaw), from the current
     joint positions, with a gravity feedforward (the PD offset that holds
@@ -36,9 +69,18 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
     cfg = env.config
     s = env.scene(data)
     arrived = info["steps"] * cfg.ctrl_dt >= cfg.arrival_time
-    hover, clearance, gap = 0.03, 0.04, 0.001
+    hover, clearance = 0.03, 0.04
     action = jnp.zeros(env.robot.nu)
     q_arm = data.qpos[env.robot.qpos_adr]
+    # Placed (latched seated, or released and still settling). A nut that came to rest on
+    # the seat out of tolerance is free again: picked and placed anew.
+    on_seat = (jnp.linalg.norm((s["seat"] - s["nut"])[:, :2], axis=1) < 0.01) & (
+        s["nut"][:, 2] < s["seat"][:, 2] + 0.01
+    )
+    nut_speed = jnp.stack([jnp.linalg.norm(data.qvel[int(a) : int(a) + 3]) for a in env.nut_dofs])
+    settling = (s["held"] == 0) & on_seat & (nut_speed >= cfg.max_nut_speed)
+    placed_sides = (info["seated"] > 0) | settling
+    both_placed = jnp.all(placed_sides)
     for i in range(2):
         grip, nut, seat = s["grip"][i], s["nut"][i], s["seat"][i]
         held = s["held"][i] > 0
@@ -54,37 +96,33 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
         )
         # Held nut: the same funnel over the seat once the part has arrived; open the
         # fingers a gap above the seat when within tolerance.
-        seat_goal = seat + jnp.array([0.0, 0.0, gap])
+        seat_goal = seat + jnp.array([0.0, 0.0, RELEASE_GAP])
         misalign = jnp.linalg.norm((seat - nut)[:2]) + 0.02 * jnp.abs(place_yaw)
         height = clearance * jnp.clip((misalign - 0.003) / 0.01, 0.0, 1.0)
         height = jnp.where(arrived, height, clearance)
         nut_target = seat_goal + jnp.array([0.0, 0.0, 1.0]) * height
         place_target = grip + (nut_target - nut)
-        release = (
-            arrived
-            & (jnp.linalg.norm((seat_goal - nut)[:2]) < 0.6 * cfg.position_tolerance)
-            & (jnp.abs(seat_goal[2] - nut[2]) < cfg.position_tolerance)
-            & (jnp.abs(place_yaw) < 0.7 * cfg.yaw_tolerance)
-            & (s["tilt"][i] < 0.5 * cfg.tilt_tolerance)
-        )
-        # Placed (latched seated, or released and still settling): back off upward, fingers
-        # open. A nut that came to rest on the seat out of tolerance is free: picked again.
-        on_seat = (jnp.linalg.norm((seat - nut)[:2]) < 0.01) & (nut[2] < seat[2] + 0.01)
-        nut_speed = jnp.linalg.norm(data.qvel[int(env.nut_dofs[i]) :][:3])
-        settling = ~held & on_seat & (nut_speed >= cfg.max_nut_speed)
-        placed = (info["seated"][i] > 0) | settling
+        checks = release_checks(cfg, nut, seat, place_yaw, s["tilt"][i])
+        release = arrived & functools.reduce(jnp.logical_and, checks.values())
+        # Placed: fingers open, back off upward; once both sides are placed the arms go
+        # home.
+        placed = placed_sides[i]
         back_target = seat + jnp.array([0, 0, 0.06])
         target = jnp.where(held, place_target, jnp.where(placed, back_target, pick_target))
         yaw_error = jnp.where(held, place_yaw, jnp.where(placed, 0.0, pick_yaw))
         closed = jnp.where(held, ~release, ~placed & close)
-        dq = ik_step(env, data, i, target - grip, yaw_error)
         arm = env.arm_actuators[i]
+        home = env.robot.home_joint_targets[arm]
+        # A placed arm returns to the home pose in joint space, so that the next cycle of a
+        # shift starts where a fresh one does: IK alone lets the 7-joint arm drift in its
+        # null space from cycle to cycle (dual success fell to 59 % and then 34 % over the
+        # 2nd and 3rd cycles of continuous operation when it only backed off upward).
+        to_home = jnp.clip(home - q_arm[arm], -HOME_STEP, HOME_STEP)
+        dq = jnp.where(both_placed, to_home, ik_step(env, data, i, target - grip, yaw_error))
         # Joint targets: here + IK step + gravity feedforward (the PD offset that holds here).
         hold = data.qfrc_bias[env.arm_dofs[i]] / env.robot.kp[arm]
         arm_target = q_arm[arm] + dq + hold
-        action = action.at[arm].set(
-            (arm_target - env.robot.home_joint_targets[arm]) / cfg.arm_action_scale
-        )
+        action = action.at[arm].set((arm_target - home) / cfg.arm_action_scale)
         action = action.at[env.finger_actuators[i]].set(jnp.where(closed, 1.0, -1.0))
     return jnp.clip(action, -1.0, 1.0)
 

@@ -335,9 +335,13 @@ def test_scripted_controller_seats_both_nuts(outcomes):
     # A cycle seated at the takt's last step counts (cycle time == takt), as at the line.
     assert (_final(m, "cycle_time")[dual > 0] <= CFG.takt).all()
     assert m["falls"].max() == 0 and _final(m, "drops").max() == 0
-    # Once both nuts are placed the arms return home, where the next cycle of a shift starts
-    # (the last step belongs to the next cycle, so the one before it is read).
-    assert (m["arm_from_home"][-2][dual > 0] < 0.05).all(), m["arm_from_home"][-2]
+    # Once both nuts are placed the arms return home, where the next cycle of a shift starts:
+    # within 0.05 rad (the gravity sag is about 0.04) in the second after the place. The
+    # last step belongs to the next cycle, so the one before it is read.
+    done_early = (dual > 0) & (_final(m, "cycle_time") <= CFG.takt - 1.0)
+    assert done_early.sum() >= BATCH // 2, _final(m, "cycle_time")
+    from_home = m["arm_from_home"][-2]
+    assert (from_home[done_early] < 0.05).all(), (from_home, _final(m, "cycle_time"))
 
 
 @pytest.mark.parametrize("policy", ["zero", "random"])

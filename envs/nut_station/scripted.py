@@ -58,10 +58,11 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
     Per side, a phase machine read from the state (no memory of its own):
     free nut -> hover above it, descend when aligned, close the fingers
     inside the bore; held nut -> carry above the seat, lower when aligned
-    and the part has arrived, open within tolerance (tilt included); placed
-    -> the arm returns to its home pose; a released nut at rest on the seat
-    but out of tolerance -> pick again. Arm and wrist joint targets follow damped-least-squares
-    differential IK on the MJX Jacobians of the grip point (position) and
+    and the part has arrived, open within `release_checks`; placed -> back
+    off, and once both sides are placed the arms return to the home pose; a
+    released nut at rest on the seat but out of tolerance -> pick again.
+    Arm and wrist joint targets follow damped-least-squares differential IK
+    on the MJX Jacobians of the grip point (position) and
     the hand (orientation: tool axis vertical, hand yaw), from the current
     joint positions, with a gravity feedforward (the PD offset that holds
     the arm where it is). Legs and waist hold home.
@@ -104,8 +105,7 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
         place_target = grip + (nut_target - nut)
         checks = release_checks(cfg, nut, seat, place_yaw, s["tilt"][i])
         release = arrived & functools.reduce(jnp.logical_and, checks.values())
-        # Placed: fingers open, back off upward; once both sides are placed the arms go
-        # home.
+        # Placed: fingers open, back off upward (the arms go home once both are placed).
         placed = placed_sides[i]
         back_target = seat + jnp.array([0, 0, 0.06])
         target = jnp.where(held, place_target, jnp.where(placed, back_target, pick_target))

@@ -40,6 +40,7 @@ from mjxbot.disturbances import set_curriculum  # noqa: E402
 from mjxbot.envs.nut_station.scripted import release_checks  # noqa: E402
 from mjxbot.envs.nut_station.success import heading, symmetric_angle  # noqa: E402
 from mjxbot.evaluation.episodes import eval_keys  # noqa: E402
+from mjxbot.evaluation.metrics import wilson_interval  # noqa: E402
 from mjxbot.evaluation.source import (  # noqa: E402
     check_policy_fits,
     check_task,
@@ -196,7 +197,10 @@ def main() -> None:
     print(f"{task}: {args.episodes} cycles per actor, seed {args.seed}, every default disturbance")
     for actor, o in outcomes.items():
         dual = int(np.sum(np.all(o["seated"] > 0, axis=1)))
-        print(f"{actor}: dual-side success {dual}/{args.episodes}")
+        lo, hi = wilson_interval(dual, args.episodes)
+        rate = dual / args.episodes
+        n = args.episodes
+        print(f"{actor}: dual-side success {dual}/{n} = {rate:.3f} [{lo:.3f}, {hi:.3f}]")
     phase_table(outcomes)
     disturbance_table(outcomes)
 

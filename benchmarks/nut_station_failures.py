@@ -4,9 +4,11 @@
         --episodes 1024 --seed 1234
 
 One cycle per env, the policy and the scripted controller (the residual env's
-zero action) from the same reset keys as `eval.py --seed` (`eval_keys`), so the
-dual-side figures match `eval.py`'s. Each side that is not seated at takt gets
-one phase, the first that applies:
+zero action) from the same reset keys as `eval.py --seed` (`eval_keys`). Each
+actor runs in a batch of its own, where `eval.py` runs both in one: on 1,024
+cycles of seed 1234 the counts differed from `eval.py`'s by 3 (policy) and 1
+(scripted). Each side that is not seated at takt gets one phase, the first
+that applies:
 
 - `fell`: the robot fell during the cycle;
 - `never grasped`: the gripper never held the nut;
@@ -197,10 +199,9 @@ def main() -> None:
     print(f"{task}: {args.episodes} cycles per actor, seed {args.seed}, every default disturbance")
     for actor, o in outcomes.items():
         dual = int(np.sum(np.all(o["seated"] > 0, axis=1)))
-        lo, hi = wilson_interval(dual, args.episodes)
-        rate = dual / args.episodes
         n = args.episodes
-        print(f"{actor}: dual-side success {dual}/{n} = {rate:.3f} [{lo:.3f}, {hi:.3f}]")
+        lo, hi = wilson_interval(dual, n)
+        print(f"{actor}: dual-side success {dual}/{n} = {dual / n:.3f} [{lo:.3f}, {hi:.3f}]")
     phase_table(outcomes)
     disturbance_table(outcomes)
 

@@ -16,6 +16,8 @@ import pytest
 import mjxbot
 from mjxbot.disturbances.config import DisturbanceConfig, SensingConfig
 
+pytestmark = pytest.mark.optimized  # long PD-hold rollouts (conftest)
+
 FRICTIONS = (0.3, 0.4, 0.8, 1.2)
 # Default physics and sensing ranges, no pushes: the PD hold must not fall by itself.
 RANDOMIZED_ENVS = 32

@@ -16,6 +16,8 @@ import pytest
 
 from mjxbot import qp
 
+pytestmark = pytest.mark.optimized  # solves of up to 20,000 iterations (conftest)
+
 scipy_io = pytest.importorskip("scipy.io")
 sp = pytest.importorskip("scipy.sparse")
 clarabel = pytest.importorskip("clarabel")

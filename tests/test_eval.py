@@ -235,6 +235,19 @@ def test_learning_curve_is_one_png_with_every_panel(tmp_path):
 
 
 # --------------------------------------------------------------------- video
+def test_video_films_through_the_closeup_camera_when_the_model_has_one():
+    """The nut station's MJCF names a fixed `closeup` camera; the mini biped has none and
+    gets the free camera that follows each robot."""
+    import mujoco
+
+    from mjxbot.evaluation.video import video_camera
+
+    station = video_camera(mjxbot.load_env("nut_station").mj_model)
+    assert station.type == mujoco.mjtCamera.mjCAMERA_FIXED
+    biped = video_camera(mujoco.MjModel.from_xml_path(str(MINI_BIPED)))
+    assert biped.type == mujoco.mjtCamera.mjCAMERA_FREE and biped.distance > 0
+
+
 def test_render_video_writes_every_frame(tmp_path):
     import mujoco
 

@@ -23,6 +23,9 @@ LOOKAT_HEIGHT = 0.7
 # Close enough to see the feet step: the whole 1.5 m robot, soles included, fills
 # the tile's height (MuJoCo's 45 degree vertical field of view).
 CAMERA = {"distance": 2.3, "azimuth": 135.0, "elevation": -10.0}
+# A task's MJCF may define a fixed camera of this name to film its work area instead (from
+# the tracking camera the nut station's 13 mm nuts are a few pixels wide).
+CLOSEUP_CAMERA = "closeup"
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -60,10 +63,16 @@ def _renderer(model, tile_h: int, tile_w: int, backend: str) -> tuple[Any, str |
         )
 
 
-def _camera():
+def video_camera(model):
+    """The model's fixed `CLOSEUP_CAMERA` if it has one, else the free camera that
+    `_Tiler.frame` points at each env's robot."""
     import mujoco
 
     camera = mujoco.MjvCamera()
+    closeup = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, CLOSEUP_CAMERA)
+    if closeup >= 0:
+        camera.type, camera.fixedcamid = mujoco.mjtCamera.mjCAMERA_FIXED, closeup
+        return camera
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.distance, camera.azimuth, camera.elevation = CAMERA.values()
     return camera
@@ -76,7 +85,8 @@ class _Tiler:
         import mujoco
 
         self.renderer, self.model = renderer, model
-        self.data, self.camera = mujoco.MjData(model), _camera()
+        self.data, self.camera = mujoco.MjData(model), video_camera(model)
+        self.tracking = self.camera.type == mujoco.mjtCamera.mjCAMERA_FREE
         self.rows, self.cols = _grid(envs)
         self.envs, self.width, self.height = envs, width, height
 
@@ -92,7 +102,11 @@ class _Tiler:
                 data.mocap_pos[:] = trace["mocap_pos"][t, e]
                 data.mocap_quat[:] = trace["mocap_quat"][t, e]
             mujoco.mj_kinematics(self.model, data)
-            self.camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], LOOKAT_HEIGHT]
+            if not self.tracking:  # the model camera's pose (mj_kinematics leaves it stale)
+                mujoco.mj_comPos(self.model, data)
+                mujoco.mj_camlight(self.model, data)
+            if self.tracking:
+                self.camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], LOOKAT_HEIGHT]
             self.renderer.update_scene(data, camera=self.camera)
             r, c = divmod(e, self.cols)
             tile = frame[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w]

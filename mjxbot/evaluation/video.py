@@ -102,11 +102,11 @@ class _Tiler:
                 data.mocap_pos[:] = trace["mocap_pos"][t, e]
                 data.mocap_quat[:] = trace["mocap_quat"][t, e]
             mujoco.mj_kinematics(self.model, data)
-            if not self.tracking:  # the model camera's pose (mj_kinematics leaves it stale)
-                mujoco.mj_comPos(self.model, data)
-                mujoco.mj_camlight(self.model, data)
             if self.tracking:
                 self.camera.lookat[:] = [qpos[t, e, 0], qpos[t, e, 1], LOOKAT_HEIGHT]
+            else:  # the model camera's pose (mj_kinematics leaves it stale)
+                mujoco.mj_comPos(self.model, data)
+                mujoco.mj_camlight(self.model, data)
             self.renderer.update_scene(data, camera=self.camera)
             r, c = divmod(e, self.cols)
             tile = frame[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w]

@@ -3,12 +3,12 @@
 The CLI helpers run `train.py`/`eval.py` in subprocesses that share one
 persistent JAX compilation cache (`SUBPROCESS_CACHE`), so runs of the same
 program (same task, sizes and device layout) skip the MJX compile. `TINY`
-is the tiny humanoid run: `configs/ci.yaml` (8 envs x 10 steps, 4 iterations,
+is the tiny humanoid overlay: `configs/ci.yaml` (8 envs x 10 steps, 4 iterations,
 50-step episodes) over the reach task. `MINI` is the same overlay over `stand`
-with the 4-actuator `tests/data/mini_biped.xml`: the trainer, checkpoint, resume
-and fault tests, which exercise plumbing rather than humanoid physics, train it
+with the 4-actuator `tests/data/mini_biped.xml`: the trainer, checkpoint, resume,
+fault and eval tests, which exercise plumbing rather than humanoid physics, train it
 (its compile and steps cost a fraction of the humanoid's). `full_run`, the
-uninterrupted `MINI` reference run, and `tiny_run`, the `TINY` one, are trained
+uninterrupted `MINI` reference run, and `tiny_run`, the `MINI_REACH` one, are trained
 once per session.
 """
 
@@ -99,8 +99,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # an MJX step by about 40% (humanoid rollout: 21 s to 12 s) for about 6x its run time. Tests
 # whose time goes into running long rollouts are marked `optimized` and keep the optimizations.
 # Set at each test's setup, before its fixtures: a module's compiled fixtures follow the
-# module's marker. CLI subprocesses keep the optimizations unless a test asks (`NO_XLA_OPT`),
-# so every trained run that a test compares with another is compiled the same way.
+# module's marker. CLI subprocesses follow the same rule (`subprocess_env`).
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     optimized = item.get_closest_marker("optimized") is not None
@@ -120,33 +119,52 @@ STEPS_PER_IT = 80  # configs/ci.yaml: 8 envs x 10 steps
 MINI_TASK = "stand"
 MINI_BIPED = ROOT / "tests" / "data" / "mini_biped.xml"
 MINI_CONFIGS = [f"configs/{MINI_TASK}.yaml", "configs/ci.yaml"]
-MINI_SETS = [
+MINI_ROBOT = [
     f"env.robot.mjcf={MINI_BIPED}",
     "env.robot.torso_body=pelvis",
     "env.robot.feet=[l_sole, r_sole]",
-    "env.robot.hands=[]",
     "env.robot.gains={hip: [80.0, 3.0], ankle: [40.0, 2.0]}",
+    "env.robot.push_bodies=[pelvis]",
+    "env.robot.floor_geom=ground",
     "env.fall_height=0.3",
 ]
-MINI = [
-    *(arg for path in MINI_CONFIGS for arg in ("--config", path)),
-    *(arg for item in MINI_SETS for arg in ("--set", item)),
-]
-# Kept between sessions: entries are keyed by the compiled program. One folder per
-# pytest-xdist worker, so two workers compiling the same program never write one entry.
-SUBPROCESS_CACHE = (
-    Path(tempfile.gettempdir())
-    / "mjxbot-test-jax-cache"
-    / os.environ.get("PYTEST_XDIST_WORKER", "main")
+MINI_SETS = [*MINI_ROBOT, "env.robot.hands=[]"]
+
+
+def cli_args(configs: list[str], sets: list[str]) -> list[str]:
+    """`--config C ... --set S ...` for train.py / eval.py."""
+    return [
+        *(arg for path in configs for arg in ("--config", path)),
+        *(arg for item in sets for arg in ("--set", item)),
+    ]
+
+
+MINI = cli_args(MINI_CONFIGS, MINI_SETS)
+# The mini biped on `TASK` (reach), its pelvis standing in for a hand: the eval tests' run
+# (a task with a goal, so success, cycle times and shift mode have something to count).
+MINI_REACH = cli_args(
+    [f"configs/{TASK}.yaml", "configs/ci.yaml"], [*MINI_ROBOT, "env.robot.hands=[pelvis]"]
 )
+# Kept between sessions: entries are keyed by the compiled program. One folder for every
+# pytest-xdist worker, so a program one worker compiled is loaded by the other. A size bound
+# (`SUBPROCESS_CACHE_BYTES`) is what makes JAX lock the folder around each read and write
+# (`jax._src.lru_cache`), so two processes never see a half-written entry.
+SUBPROCESS_CACHE = Path(tempfile.gettempdir()) / "mjxbot-test-jax-cache" / "shared"
+SUBPROCESS_CACHE_BYTES = 16 * 2**30
 
 
-# `env=NO_XLA_OPT` for a CLI subprocess whose time is mostly compiles (see above).
-NO_XLA_OPT = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}
+# CLI subprocesses compile with XLA's optimizations off too: a test's train.py runs a few
+# tiny iterations, where compiling is most of the time (measured alone, the `MINI` run took
+# 84 CPU-s optimized and 55 without; humanoid reach with the QP in the loop 197 and 151).
+# Every training is compiled the same way, so runs that a test compares match. `env=XLA_OPT`
+# for a call whose time goes into running: eval.py's shift and robustness rollouts (the
+# `evaluated` fixture: 85 CPU-s optimized, 124 without).
+XLA_OPT = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "0"}
 
 
 def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
-    """This process's environment for a CLI subprocess: CPU, shared cache, W&B disabled."""
+    """This process's environment for a CLI subprocess: CPU, shared cache, W&B disabled,
+    XLA's optimizations off unless `extra` says `XLA_OPT`."""
     inherited = ("WANDB_", "XLA_FLAGS", "JAX_DISABLE_MOST_OPTIMIZATIONS")
     env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     env.update(
@@ -154,6 +172,8 @@ def subprocess_env(cache: Path, **extra: str) -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="3",
         JAX_COMPILATION_CACHE_DIR=str(cache),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_COMPILATION_CACHE_MAX_SIZE=str(SUBPROCESS_CACHE_BYTES),
+        JAX_DISABLE_MOST_OPTIMIZATIONS="1",
         WANDB_MODE="disabled",
         WANDB_SILENT="true",
     )
@@ -295,11 +315,10 @@ def full_run(cache, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(cache, tmp_path_factory) -> Path:
-    """The uninterrupted humanoid `TINY` run (reach), for the eval tests: success, cycle
-    times and shift mode need a task with a goal, which the handless mini biped lacks."""
+    """The uninterrupted `MINI_REACH` run, for the eval tests."""
 
     def train_into(run_dir: Path) -> None:
-        proc = run_train(cache, *TINY, "--run-dir", str(run_dir))
+        proc = run_train(cache, *MINI_REACH, "--run-dir", str(run_dir))
         assert proc.returncode == 0, proc.stderr[-3000:]
 
     return trained_once(tmp_path_factory, "tiny", train_into)

@@ -91,7 +91,8 @@ def test_reward_terms_are_finite_and_signed(name, compiled_env):
     start = compiled.reset(jax.random.key(0))
     bad_start = start.replace(data=_tilted(start.data, 0.5, 0.1))
     good = compiled.step(start, jnp.zeros(task.action_size)).metrics
-    bad = compiled.step(bad_start, jnp.full(task.action_size, 0.5)).metrics
+    # float32, not weakly typed: the step compiled for the zero action is reused.
+    bad = compiled.step(bad_start, jnp.full(task.action_size, 0.5, jnp.float32)).metrics
     names = task.config.reward_scales
     terms = {t: (float(good[f"reward/{t}"]), float(bad[f"reward/{t}"])) for t in names}
     for term, values in terms.items():

@@ -1,7 +1,7 @@
 """eval.py end to end on a tiny trained run, plus the statistics it relies on.
 
-The run is conftest's `tiny_run` (the `TINY` humanoid run, trained once per
-session). One `eval.py` call then covers
+The run is conftest's `tiny_run` (the mini biped's `MINI_REACH` run, trained once
+per session). One `eval.py` call then covers
 the report, the robustness curve, shift mode and the video; the error cases
 run in-process and stop before any compile.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MINI_BIPED, ROOT, TASK, error_lines, run_script
+from conftest import MINI_BIPED, ROOT, TASK, XLA_OPT, error_lines, run_script
 
 import mjxbot
 from mjxbot import evaluation as ev
@@ -37,16 +37,20 @@ WILSON = {
     (1, 1): (0.20654, 1.0),
 }
 WILSON_TOL = 5e-5
-# Pushes every 0.3-0.5 s, so that they land inside configs/ci.yaml's 1 s episodes.
+# Pushes every 0.3-0.5 s, so that they land inside configs/ci.yaml's 1 s episodes, and
+# sized for the 11 kg mini biped.
 PUSHES = """\
 disturbances:
   push:
     enabled: true
+    force: [5.0, 15.0]
     interval: [0.3, 0.5]
     duration: [0.1, 0.2]
 """
 ROBUSTNESS_POINTS = 3
-PUSH_MAX = 600.0  # N: the top of the sweep topples the PD hold within the episode
+# Measured: 1.5% between batches of 4 and 8 on the PD hold (see the agreement test).
+REORDERED_RETURN_RTOL = 0.03
+PUSH_MAX = 150.0  # N: the top of the sweep topples the PD hold within the episode
 
 
 def eval_with_pd_hold(run_dir: Path) -> list[str]:
@@ -86,6 +90,7 @@ def evaluated(tiny_run, cache, tmp_path_factory):
         "x".join(map(str, VIDEO_SIZE)),
         "--out",
         str(out),
+        env=XLA_OPT,  # its time goes into the shift and sweep rollouts (conftest)
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, json.loads((out / "eval.json").read_text()), out
@@ -402,7 +407,10 @@ def test_no_gl_library_skips_the_video_only(evaluated_like_training):
 
 def test_eval_agrees_with_the_closing_evaluation_of_train(tiny_run, evaluated_like_training):
     """One evaluation path: train.py's eval.json and eval.py's, same checkpoint, seeds and
-    episodes, give the same figures (the batch differs: float reordering only)."""
+    episodes, give the same figures. The batch differs (4 rows per actor against 8 side by
+    side), and the mini biped amplifies the float reordering: measured on the PD hold, a
+    reward differs by 2e-9 at step 4 and by up to 8e-3 from step 30 on, so the counts must be
+    equal and the mean return within `REORDERED_RETURN_RTOL`."""
     closing = json.loads((tiny_run / "eval.json").read_text())
     _, data, _ = evaluated_like_training
     assert set(closing) == set(data)  # one schema
@@ -414,7 +422,9 @@ def test_eval_agrees_with_the_closing_evaluation_of_train(tiny_run, evaluated_li
             assert ours[key] == theirs[key], (actor, key)
         for key in ("episodes", "falls", "interventions", "pushes"):
             assert ours[key] == theirs[key], (actor, key)
-        assert ours["mean_return"] == pytest.approx(theirs["mean_return"], rel=1e-4), actor
+        assert ours["mean_return"] == pytest.approx(
+            theirs["mean_return"], rel=REORDERED_RETURN_RTOL
+        ), actor
 
 
 # -------------------------------------------------------------------- errors

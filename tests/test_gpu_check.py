@@ -1,8 +1,8 @@
 """`benchmarks/gpu_check.py` at its tiny sizes on the CPU: every part runs, the JSON is whole.
 
 The check runs as a user runs it, in a subprocess, on the mini biped (conftest's
-`MINI_SETS`, with the push body and floor `balance` needs): its compiles cost a fraction
-of the humanoid's. The figures of a tiny run only show that each part works.
+`MINI_SETS`, which name the push body and floor `balance` needs): its compiles cost a
+fraction of the humanoid's. The figures of a tiny run only show that each part works.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from conftest import MINI_SETS, run_script
 
-MINI_BALANCE = [*MINI_SETS, "env.robot.push_bodies=[pelvis]", "env.robot.floor_geom=ground"]
 PARTS = ("meta", "env", "warp", "qp", "train", "compile", "policy", "video")
 
 
@@ -35,7 +34,7 @@ def check_survival(figures: dict, episodes: int) -> None:
 
 def test_tiny_check_writes_every_part(cache, tmp_path):
     out = tmp_path / "gpu_check.json"
-    sets = [arg for item in MINI_BALANCE for arg in ("--set", item)]
+    sets = [arg for item in MINI_SETS for arg in ("--set", item)]
     proc = run_script(
         cache, "benchmarks/gpu_check.py", "--tiny", "--out", str(out), *sets, timeout=900
     )

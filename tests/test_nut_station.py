@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from conftest import NO_XLA_OPT, TOTAL_STEPS, metrics, run_train
+from conftest import TOTAL_STEPS, metrics, run_train
 from mujoco import mjx
 
 import mjxbot
@@ -328,6 +328,7 @@ def _final(metrics, name):
     return metrics[name][-1]
 
 
+@pytest.mark.optimized  # three 200-step rollouts of 12 stations (conftest)
 def test_scripted_controller_seats_both_nuts(outcomes):
     m = outcomes["scripted"]
     dual = _final(m, "success/dual")
@@ -397,9 +398,7 @@ def test_the_residual_config_trains_on_the_ci_overlay(cache, tmp_path):
     one compile, finite figures, the closing table against the scripted controller."""
     run = tmp_path / "run"
     configs = ["--config", "configs/nut_station_residual.yaml", "--config", "configs/ci.yaml"]
-    proc = run_train(
-        cache, *configs, "--set", "env.takt=1.0", "--run-dir", str(run), env=NO_XLA_OPT
-    )
+    proc = run_train(cache, *configs, "--set", "env.takt=1.0", "--run-dir", str(run))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["step"] for r in metrics(run) if "time/sps" in r][-1] == TOTAL_STEPS
     assert json.loads((run / "run_info.json").read_text())["train_step_traces"] == 1

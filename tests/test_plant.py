@@ -76,7 +76,9 @@ def nominal_physics(params: dict, gravity: jax.Array, floor_friction: jax.Array)
     assert not unknown, f"no nominal value for {sorted(unknown)}"
     nominal = {k: jnp.ones_like(v) if k in ones else jnp.zeros_like(v) for k, v in params.items()}
     if "gravity" in params:  # sampled only when the tilt range is not neutral
-        nominal["gravity"] = jnp.broadcast_to(gravity, params["gravity"].shape)
+        # From host memory: the model's own array is committed to a device, and a committed
+        # argument would compile the rollout a second time (argument shardings are keys).
+        nominal["gravity"] = jnp.broadcast_to(np.asarray(gravity), params["gravity"].shape)
     nominal["floor_friction"] = floor_friction
     return nominal
 

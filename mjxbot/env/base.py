@@ -292,8 +292,9 @@ class HumanoidEnv:
         return jnp.concatenate([data.qpos[2:3], linear])
 
     # ------------------------------------------------------- episode starts
-    def initial_data(self, rng: jax.Array) -> mjx.Data:
-        """Home pose with uniform joint position and velocity noise, kinematics done."""
+    def initial_state(self, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """`(qpos [nq], qvel [nv])`: the home pose with uniform joint position and velocity
+        noise."""
         key_qpos, key_qvel = jax.random.split(rng)
         cfg, robot = self.config, self.robot
         noise_q = jax.random.uniform(
@@ -304,30 +305,33 @@ class HumanoidEnv:
         )
         qpos = jnp.asarray(robot.home_qpos).at[robot.qpos_adr].add(noise_q)
         qvel = jnp.zeros(self.mj_model.nv).at[robot.qvel_adr].set(noise_v)
-        data = self._data_template.replace(qpos=qpos, qvel=qvel)
-        return mjx.kinematics(self.mjx_model, data)
+        return qpos, qvel
 
-    def _with_robot_state(self, data: mjx.Data, source: mjx.Data) -> mjx.Data:
-        """`data` with the free base and actuated joints of `source`, kinematics redone."""
-        qpos_idx = np.r_[0:7, self.robot.qpos_adr]
-        qvel_idx = np.r_[0:6, self.robot.qvel_adr]
-        data = data.replace(
-            qpos=data.qpos.at[qpos_idx].set(source.qpos[qpos_idx]),
-            qvel=data.qvel.at[qvel_idx].set(source.qvel[qvel_idx]),
-        )
-        return mjx.kinematics(self.mjx_model, data)
+    def _data_at(self, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
+        """The model's data at `(qpos, qvel)`, kinematics done."""
+        return mjx.kinematics(self.mjx_model, self._data_template.replace(qpos=qpos, qvel=qvel))
+
+    def initial_data(self, rng: jax.Array) -> mjx.Data:
+        """`initial_state`'s data, kinematics done."""
+        return self._data_at(*self.initial_state(rng))
 
     def fresh_episode(
         self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None = None
     ) -> tuple[mjx.Data, Observation, dict[str, Any]]:
         """A new episode's `(data, obs, info)`; with `carry = (data, keep)` the robot
-        starts from the state of `data` where `keep` is true (continuous operation),
-        else from a sampled one. The task places its scene either way."""
+        starts from the state of `data` (free base and actuated joints) where `keep` is
+        true (continuous operation), else from a sampled one. The task places its scene
+        either way."""
         key_data, key_task, key_next = jax.random.split(rng, 3)
-        data = self.initial_data(key_data)
+        qpos, qvel = self.initial_state(key_data)
         if carry is not None:
+            # Chosen before the kinematics, so that one kinematics pass serves both cases.
             previous, keep = carry
-            data = episode.tree_where(keep, self._with_robot_state(data, previous), data)
+            qpos_idx = np.r_[0:7, self.robot.qpos_adr]
+            qvel_idx = np.r_[0:6, self.robot.qvel_adr]
+            qpos = jnp.where(keep, qpos.at[qpos_idx].set(previous.qpos[qpos_idx]), qpos)
+            qvel = jnp.where(keep, qvel.at[qvel_idx].set(previous.qvel[qvel_idx]), qvel)
+        data = self._data_at(qpos, qvel)
         info = {
             "rng": key_next,
             "steps": jnp.zeros((), jnp.int32),

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from conftest import MINI_SETS, run_script
+from conftest import MINI_SETS, cli_args, run_script
 
 PARTS = ("meta", "env", "warp", "qp", "train", "compile", "policy", "video")
 
@@ -34,9 +34,14 @@ def check_survival(figures: dict, episodes: int) -> None:
 
 def test_tiny_check_writes_every_part(cache, tmp_path):
     out = tmp_path / "gpu_check.json"
-    sets = [arg for item in MINI_SETS for arg in ("--set", item)]
     proc = run_script(
-        cache, "benchmarks/gpu_check.py", "--tiny", "--out", str(out), *sets, timeout=900
+        cache,
+        "benchmarks/gpu_check.py",
+        "--tiny",
+        "--out",
+        str(out),
+        *cli_args([], MINI_SETS),
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())

@@ -4,12 +4,11 @@ The CLI helpers run `train.py`/`eval.py` in subprocesses that share one
 persistent JAX compilation cache (`SUBPROCESS_CACHE`), so runs of the same
 program (same task, sizes and device layout) skip the MJX compile. `TINY`
 is the tiny humanoid overlay: `configs/ci.yaml` (8 envs x 10 steps, 4 iterations,
-50-step episodes) over the reach task. `MINI` is the same overlay over `stand`
-with the 4-actuator `tests/data/mini_biped.xml`: the trainer, checkpoint, resume,
-fault and eval tests, which exercise plumbing rather than humanoid physics, train it
-(its compile and steps cost a fraction of the humanoid's). `full_run`, the
-uninterrupted `MINI` reference run, and `tiny_run`, the `MINI_REACH` one, are trained
-once per session.
+50-step episodes) over the reach task. `MINI` is the same overlay and task on the
+4-actuator `tests/data/mini_biped.xml`, its pelvis standing in for a hand: the trainer,
+checkpoint, resume, fault and eval tests, which exercise plumbing rather than humanoid
+physics, train it (its compile and steps cost a fraction of the humanoid's). `full_run`,
+the uninterrupted `MINI` reference run, is trained once per session.
 """
 
 import os
@@ -115,10 +114,9 @@ TOTAL_STEPS = 320  # configs/ci.yaml: 4 iterations of 8 envs x 10 steps
 STEPS_PER_IT = 80  # configs/ci.yaml: 8 envs x 10 steps
 # The mini biped (two legs, no hands, pelvis at 0.52 m) standing: `MINI_CONFIGS`
 # overlaid with `MINI_SETS`, the robot's names and gains (as in test_env's MINI_BIPED)
-# and a fall height below its pelvis.
-MINI_TASK = "stand"
+# and a fall height below its pelvis (in-process trainings and gpu_check).
 MINI_BIPED = ROOT / "tests" / "data" / "mini_biped.xml"
-MINI_CONFIGS = [f"configs/{MINI_TASK}.yaml", "configs/ci.yaml"]
+MINI_CONFIGS = ["configs/stand.yaml", "configs/ci.yaml"]
 MINI_ROBOT = [
     f"env.robot.mjcf={MINI_BIPED}",
     "env.robot.torso_body=pelvis",
@@ -139,11 +137,12 @@ def cli_args(configs: list[str], sets: list[str]) -> list[str]:
     ]
 
 
-MINI = cli_args(MINI_CONFIGS, MINI_SETS)
-# The mini biped on `TASK` (reach), its pelvis standing in for a hand: the eval tests' run
-# (a task with a goal, so success, cycle times and shift mode have something to count).
-MINI_REACH = cli_args(
-    [f"configs/{TASK}.yaml", "configs/ci.yaml"], [*MINI_ROBOT, "env.robot.hands=[pelvis]"]
+# The CLI runs: the mini biped on `TASK` (reach), its pelvis standing in for a hand, a
+# task with a goal, so that the eval tests' success, cycle times and shift mode have
+# something to count. One run serves the trainer's and the eval tests (one compile fewer).
+MINI_TASK = TASK
+MINI = cli_args(
+    [f"configs/{MINI_TASK}.yaml", "configs/ci.yaml"], [*MINI_ROBOT, "env.robot.hands=[pelvis]"]
 )
 # Kept between sessions: entries are keyed by the compiled program. One folder for every
 # pytest-xdist worker, so a program one worker compiled is loaded by the other. A size bound
@@ -270,7 +269,7 @@ def trained_once(tmp_path_factory, name: str, train_into) -> Path:
     pytest-xdist's recipe for session fixtures: under xdist every worker shares
     the session's temporary root, and the first worker to ask trains the run
     under a file lock while the others wait and reuse it. Without this, each of
-    the two CI workers trained `full_run` and `tiny_run` for itself (one
+    the two CI workers trained `full_run` for itself (one
     train.py compile each). `done` marks a finished run, so a failed one is
     trained again by the next worker rather than reused.
     """
@@ -292,7 +291,8 @@ def trained_once(tmp_path_factory, name: str, train_into) -> Path:
 def full_run(cache, tmp_path_factory) -> Path:
     """The uninterrupted `MINI` reference run, W&B offline, with a learning curve.
 
-    Shared by every test that reads a trained run (copy it with `copy_run` to change it).
+    Shared by every test that reads a trained run, the eval tests' included (copy it with
+    `copy_run` to change it).
     """
 
     def train_into(run_dir: Path) -> None:
@@ -311,14 +311,3 @@ def full_run(cache, tmp_path_factory) -> Path:
         (run_dir / "stdout.txt").write_text(proc.stdout)
 
     return trained_once(tmp_path_factory, "full", train_into)
-
-
-@pytest.fixture(scope="session")
-def tiny_run(cache, tmp_path_factory) -> Path:
-    """The uninterrupted `MINI_REACH` run, for the eval tests."""
-
-    def train_into(run_dir: Path) -> None:
-        proc = run_train(cache, *MINI_REACH, "--run-dir", str(run_dir))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-
-    return trained_once(tmp_path_factory, "tiny", train_into)

@@ -1,6 +1,6 @@
 """eval.py end to end on a tiny trained run, plus the statistics it relies on.
 
-The run is conftest's `tiny_run` (the mini biped's `MINI_REACH` run, trained once
+The run is conftest's `full_run` (the mini biped's `MINI` reach run, trained once
 per session). One `eval.py` call then covers
 the report, the robustness curve, shift mode and the video; the error cases
 run in-process and stop before any compile.
@@ -59,7 +59,7 @@ def eval_with_pd_hold(run_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def evaluated(tiny_run, cache, tmp_path_factory):
+def evaluated(full_run, cache, tmp_path_factory):
     """One eval.py call with every part switched on; `(process, eval.json dict, out dir)`.
 
     Pushes come often enough to land inside the tiny run's 1 s episodes, so
@@ -69,7 +69,7 @@ def evaluated(tiny_run, cache, tmp_path_factory):
     (out / "pushes.yaml").write_text(PUSHES)
     proc = run_script(
         cache,
-        *eval_with_pd_hold(tiny_run),
+        *eval_with_pd_hold(full_run),
         "--disturbances",
         str(out / "pushes.yaml"),
         "--robustness-points",
@@ -365,7 +365,7 @@ def test_video_has_requested_frames_and_size(evaluated):
 
 
 @pytest.fixture(scope="module")
-def evaluated_like_training(tiny_run, cache, tmp_path_factory):
+def evaluated_like_training(full_run, cache, tmp_path_factory):
     """eval.py with the run's own eval settings (episodes, seed, disturbances), without
     any GL library; `(process, eval.json dict, out dir)`."""
     # MJXBOT_GL=none hides every GL library from eval.py, as on a machine without
@@ -374,7 +374,7 @@ def evaluated_like_training(tiny_run, cache, tmp_path_factory):
     proc = run_script(
         cache,
         "eval.py",
-        str(tiny_run),
+        str(full_run),
         "--baselines",
         "pd",
         "--robustness-points",
@@ -405,13 +405,13 @@ def test_no_gl_library_skips_the_video_only(evaluated_like_training):
     assert not (out / "video.mp4").exists()
 
 
-def test_eval_agrees_with_the_closing_evaluation_of_train(tiny_run, evaluated_like_training):
+def test_eval_agrees_with_the_closing_evaluation_of_train(full_run, evaluated_like_training):
     """One evaluation path: train.py's eval.json and eval.py's, same checkpoint, seeds and
     episodes, give the same figures. The batch differs (4 rows per actor against 8 side by
     side), and the mini biped amplifies the float reordering: measured on the PD hold, a
     reward differs by 2e-9 at step 4 and by up to 8e-3 from step 30 on, so the counts must be
     equal and the mean return within `REORDERED_RETURN_RTOL`."""
-    closing = json.loads((tiny_run / "eval.json").read_text())
+    closing = json.loads((full_run / "eval.json").read_text())
     _, data, _ = evaluated_like_training
     assert set(closing) == set(data)  # one schema
     assert closing["settings"]["episodes"] == data["settings"]["episodes"]
@@ -453,16 +453,16 @@ def test_missing_run_dir_is_one_line(tmp_path, capsys):
     assert "no run directory or exported policy" in err[0]
 
 
-def test_task_the_policy_was_not_trained_for_is_one_line(tiny_run, capsys):
+def test_task_the_policy_was_not_trained_for_is_one_line(full_run, capsys):
     other = next(t for t in sorted(mjxbot.ALL_ENVS) if t != TASK)
-    err = _eval_main([str(tiny_run), "--task", other], capsys)
+    err = _eval_main([str(full_run), "--task", other], capsys)
     assert f"trained for task {TASK!r}, not {other!r}" in err[0]
 
 
-def test_policy_for_another_robot_is_one_line(tiny_run, tmp_path, capsys):
+def test_policy_for_another_robot_is_one_line(full_run, tmp_path, capsys):
     # A checkpoint whose metadata describes other sizes (another robot's policy).
     run = tmp_path / "other_robot"
-    shutil.copytree(tiny_run, run)
+    shutil.copytree(full_run, run)
     meta_file = sorted(run.glob("checkpoints/*/meta/metadata"))[-1]
     meta = json.loads(meta_file.read_text())
     meta["observation_size"]["state"] = [7]
@@ -484,6 +484,6 @@ def test_policy_for_another_robot_is_one_line(tiny_run, tmp_path, capsys):
         (["--robustness-points", "1"], "robustness-points"),
     ],
 )
-def test_bad_flags_are_one_line(tiny_run, args, expected, capsys):
-    err = _eval_main([str(tiny_run), *args], capsys)
+def test_bad_flags_are_one_line(full_run, args, expected, capsys):
+    err = _eval_main([str(full_run), *args], capsys)
     assert expected in err[0]

@@ -184,8 +184,7 @@ class NutStation(HumanoidEnv):
             qpos = qpos.at[a + 3 : a + 7].set(info["nut_spawn_quat"][i])
         mocap_pos = data.mocap_pos.at[self._part_mocap].set(self._part_pose_at(info, 0))
         mocap_quat = data.mocap_quat.at[self._part_mocap].set(info["part_quat"])
-        data = data.replace(qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat)
-        return mjx.kinematics(self.mjx_model, data)
+        return data.replace(qpos=qpos, mocap_pos=mocap_pos, mocap_quat=mocap_quat)
 
     def _steel_points(self, data: mjx.Data) -> jax.Array:
         """`[2, 3]` the part's steel points, `steel_depth` below each seat."""

@@ -9,6 +9,7 @@ the caller chooses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 import jax
@@ -144,11 +145,16 @@ class HumanoidEnv:
     def action_size(self) -> int:
         return self.robot.nu
 
+    @functools.cached_property
+    def abstract_state(self) -> State:
+        """`reset`'s state as shapes and dtypes (`jax.eval_shape`): traced once per env, as
+        the trainer and evaluator ask for it several times and an MJX trace takes seconds."""
+        return jax.eval_shape(self.reset, jax.random.key(0))
+
     @property
     def observation_size(self) -> dict[str, tuple[int, ...]]:
         """Shapes of each observation entry, e.g. `{"state": (75,), ...}`."""
-        obs = jax.eval_shape(self.reset, jax.random.key(0)).obs
-        return {k: v.shape for k, v in obs.items()}
+        return {k: v.shape for k, v in self.abstract_state.obs.items()}
 
     # ------------------------------------------------------------ task hooks
     def sample_task(self, rng: jax.Array) -> dict[str, jax.Array]:
@@ -159,8 +165,9 @@ class HumanoidEnv:
     def place_scene(self, data: mjx.Data, info: dict[str, Any]) -> mjx.Data:
         """The task's scene at an episode start, from `sample_task`'s entries of `info`.
 
-        Called after the robot's state is set; a task that moves bodies returns
-        `data` with kinematics redone (`mjx.kinematics`). The default changes nothing.
+        Called after the robot's `qpos`/`qvel` are set and before the episode's one
+        kinematics pass: a task sets the positions of its bodies (free-joint `qpos`,
+        `mocap_pos`/`mocap_quat`) only. The default changes nothing.
         """
         del info
         return data
@@ -307,13 +314,10 @@ class HumanoidEnv:
         qvel = jnp.zeros(self.mj_model.nv).at[robot.qvel_adr].set(noise_v)
         return qpos, qvel
 
-    def _data_at(self, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
-        """The model's data at `(qpos, qvel)`, kinematics done."""
-        return mjx.kinematics(self.mjx_model, self._data_template.replace(qpos=qpos, qvel=qvel))
-
     def initial_data(self, rng: jax.Array) -> mjx.Data:
         """`initial_state`'s data, kinematics done."""
-        return self._data_at(*self.initial_state(rng))
+        qpos, qvel = self.initial_state(rng)
+        return mjx.kinematics(self.mjx_model, self._data_template.replace(qpos=qpos, qvel=qvel))
 
     def fresh_episode(
         self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None = None
@@ -325,13 +329,13 @@ class HumanoidEnv:
         key_data, key_task, key_next = jax.random.split(rng, 3)
         qpos, qvel = self.initial_state(key_data)
         if carry is not None:
-            # Chosen before the kinematics, so that one kinematics pass serves both cases.
+            # Chosen before the kinematics, so that one kinematics pass serves both cases
+            # (an MJX kinematics pass is a sizeable part of a step's trace and compile).
             previous, keep = carry
             qpos_idx = np.r_[0:7, self.robot.qpos_adr]
             qvel_idx = np.r_[0:6, self.robot.qvel_adr]
             qpos = jnp.where(keep, qpos.at[qpos_idx].set(previous.qpos[qpos_idx]), qpos)
             qvel = jnp.where(keep, qvel.at[qvel_idx].set(previous.qvel[qvel_idx]), qvel)
-        data = self._data_at(qpos, qvel)
         info = {
             "rng": key_next,
             "steps": jnp.zeros((), jnp.int32),
@@ -341,7 +345,8 @@ class HumanoidEnv:
             **self.sample_task(key_task),
             **self.disturber.reset_info(rng),
         }
-        data = self.place_scene(data, info)
+        data = self.place_scene(self._data_template.replace(qpos=qpos, qvel=qvel), info)
+        data = mjx.kinematics(self.mjx_model, data)
         return data, self.observe(data, info), info
 
     def _zero_metrics(self) -> dict[str, jax.Array]:

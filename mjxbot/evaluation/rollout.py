@@ -36,7 +36,7 @@ ActFn = Callable[[Any, dict[str, jax.Array]], jax.Array]
 
 def traced_metrics(env: HumanoidEnv) -> tuple[str, ...]:
     """The env metrics a trace keeps: the task's judged ones, the counters, any `qp/*`."""
-    zero_metrics = jax.eval_shape(env.reset, jax.random.key(0)).metrics
+    zero_metrics = env.abstract_state.metrics
     traced = set(env.task_metrics.judged)
     traced |= {n for n in zero_metrics if n in COUNTERS or n.startswith("qp/")}
     return tuple(sorted(traced))

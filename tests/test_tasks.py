@@ -21,7 +21,7 @@ from mjxbot.envs.balance import survival_update
 
 pytestmark = pytest.mark.optimized  # 10 s rollouts, the QP every substep (conftest)
 
-ENVS = 16  # QP only from the env's reset noise: every one of them must stand
+ENVS = 32  # QP only from the env's reset noise: every one of them must stand
 SECONDS = 10.0
 PUSHES_ONLY = {"physics": {"enabled": False}, "sensing": {"enabled": False}}
 # `balance`'s default pushes are 40-120 N for 0.05-0.2 s every 2-4 s; the curriculum scales them.

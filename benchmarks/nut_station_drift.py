@@ -5,9 +5,10 @@
 The scripted controller (the residual config's zero action) at `--stations` stations in
 continuous operation (`env.continuous=true`: a time-out carries the robot into the next
 cycle, a fall restarts it), every default disturbance on. At the end of each cycle it
-prints, over the stations that have not fallen yet, how far the pelvis and the feet
-(horizontal, mean of both) are from where the station's first cycle started, the pelvis
-against the feet, and the dual-side success of that cycle. The first cycle starts from
+prints, over the stations that have not fallen yet, how far the pelvis, the feet's
+midpoint and each foot (horizontal) are from where the station's first cycle started,
+the pelvis against the feet, the pelvis's turn about the vertical, and the dual-side
+success of that cycle. The first cycle starts from
 a reset, as every cycle of `eval.py` without `--shift-hours` does; the later ones start
 where the last one ended.
 """

@@ -149,7 +149,7 @@ class HumanoidEnv:
     def abstract_state(self) -> State:
         """`reset`'s state as shapes and dtypes (`jax.eval_shape`): traced once per env, as
         the trainer and evaluator ask for it several times and an MJX trace takes seconds."""
-        return jax.eval_shape(self.reset, jax.random.key(0))
+        return jax.eval_shape(self.reset, jax.random.PRNGKey(0))  # the trainer's key type
 
     @property
     def observation_size(self) -> dict[str, tuple[int, ...]]:
@@ -326,6 +326,11 @@ class HumanoidEnv:
         starts from the state of `data` (free base and actuated joints) where `keep` is
         true (continuous operation), else from a sampled one. The task places its scene
         either way."""
+        return self._traced["fresh_episode"](rng, carry)
+
+    def _fresh_episode(
+        self, rng: jax.Array, carry: tuple[mjx.Data, jax.Array] | None
+    ) -> tuple[mjx.Data, Observation, dict[str, Any]]:
         key_data, key_task, key_next = jax.random.split(rng, 3)
         qpos, qvel = self.initial_state(key_data)
         if carry is not None:
@@ -359,10 +364,7 @@ class HumanoidEnv:
     # ------------------------------------------------------------ public API
     def reset(self, rng: jax.Array) -> State:
         """Starts an episode. `rng` is a single key; vmap for a batch."""
-        data, obs, info = self.fresh_episode(rng)
-        obs = self.disturber.observe_reset(rng, obs, info)
-        zero = jnp.zeros(())
-        return State(data, obs, zero, zero, self._zero_metrics(), info)
+        return self._traced["reset"](rng)
 
     def step(self, state: State, action: jax.Array) -> State:
         """Advances one control step through the stages in the class docstring.
@@ -376,6 +378,36 @@ class HumanoidEnv:
           belong to the next episode, while `reward`, `done`, `metrics` and
           `info["truncation"]` describe the transition that ended the last one.
         """
+        return self._traced["step"](state, action)
+
+    @functools.cached_property
+    def _traced(self) -> dict[str, Any]:
+        """`reset`, `step` and `fresh_episode` as nested `jit`s of this env.
+
+        A nested `jit` is traced once per argument types and the jaxpr is cached, so every
+        program built on this env (the training step, the evaluator's reset and rollout,
+        `abstract_state`) reuses one trace of each, and `reset` and `step` share their
+        episode start: an MJX trace takes seconds. XLA inlines nested calls when the
+        caller compiles, so the compiled programs are unchanged. The cache is keyed by
+        these partials: `forget_traces` drops them when the env's arrays are replaced.
+        """
+        return {
+            "reset": jax.jit(functools.partial(HumanoidEnv._reset, self)),
+            "step": jax.jit(functools.partial(HumanoidEnv._step, self)),
+            "fresh_episode": jax.jit(functools.partial(HumanoidEnv._fresh_episode, self)),
+        }
+
+    def forget_traces(self) -> None:
+        """Drops the cached traces (call after replacing the env's model or data arrays)."""
+        self.__dict__.pop("_traced", None)
+
+    def _reset(self, rng: jax.Array) -> State:
+        data, obs, info = self.fresh_episode(rng)
+        obs = self.disturber.observe_reset(rng, obs, info)
+        zero = jnp.zeros(())
+        return State(data, obs, zero, zero, self._zero_metrics(), info)
+
+    def _step(self, state: State, action: jax.Array) -> State:
         info = state.info
         key_reset, key_next = jax.random.split(info["rng"])
         action = self.compose_action(state, action)

@@ -89,6 +89,7 @@ def localize_env(env: HumanoidEnv) -> HumanoidEnv:
                 f"env attribute {name} lives on another process's device; create it "
                 "on jax.local_devices()[0]"
             )
+    env.forget_traces()
     return env
 
 

@@ -23,8 +23,8 @@ from mjxbot.envs.nut_station import (
     reference_action,
     seat_success,
 )
-from mjxbot.envs.nut_station.scripted import RELEASE_GAP, release_checks
-from mjxbot.envs.nut_station.wrist import WRIST_NAMES
+from mjxbot.envs.nut_station.scripted import RELEASE_GAP, ik_step, release_checks
+from mjxbot.envs.nut_station.wrist import ARM_ARMATURE, ROTOR_JOINTS, WRIST_NAMES
 from mjxbot.errors import ConfigError
 from mjxbot.robot import load_model
 
@@ -32,6 +32,8 @@ from mjxbot.robot import load_model
 BATCH = 12
 SEED = 0
 MIN_SCRIPTED_DUAL = 0.9
+# rad/s: every arm joint, in the second after both places (homed arms settle).
+MAX_ARM_SPEED_AT_HOME = 0.3
 
 CFG = NutStationConfig()
 SEAT_POS = np.array([0.28, 0.12, 0.7985])
@@ -145,6 +147,35 @@ def test_the_station_arms_have_wrists_and_keep_the_home_pose(env):
         np.testing.assert_array_equal(
             m.key_qpos[0, b : b + width], plain.key_qpos[0, a : a + width]
         )
+
+
+def test_the_shoulder_yaw_and_elbow_carry_rotor_inertia(env):
+    # Explicit PD damping is stable for kd * dt / I < 2; the coupled arm needs a margin.
+    m = env.mj_model
+    kd = dict(zip([m.actuator(i).name for i in range(env.robot.nu)], env.robot.kd, strict=True))
+    for side in ("left", "right"):
+        for joint in ROTOR_JOINTS:
+            name = f"{side}_{joint}"
+            assert m.dof_armature[m.joint(name).dofadr[0]] == ARM_ARMATURE
+            assert kd[name] * m.opt.timestep / ARM_ARMATURE < 1.0, name
+
+
+def test_the_ik_posture_step_moves_home_in_the_null_space_only(env):
+    # The posture step changes neither the grip point's motion nor the hand's turn (to the
+    # damped solve's accuracy) and points home: the 7-joint arm cannot wind up along its
+    # redundant direction from cycle to cycle.
+    scene = _Scene(env)
+    data = mjx.put_data(scene.m, scene.d)
+    to_home = jnp.asarray(np.linspace(-0.3, 0.3, 7))
+    step = functools.partial(ik_step, env, data, 0, jnp.zeros(3), jnp.zeros(()))
+    posture = np.asarray(step(to_home) - step(jnp.zeros(7)))
+    grip = data.site_xpos[env.grip_sites[0]]
+    jacp, jacr = mjx.jac(env.mjx_model, data, grip, int(env.hand_bodies[0]))
+    dofs = env.arm_dofs[0]
+    task = np.concatenate([np.asarray(jacp)[dofs].T, np.asarray(jacr)[dofs].T])  # [6, 7]
+    assert np.linalg.norm(posture) > 1e-3
+    assert np.linalg.norm(task @ posture) < 1e-2 * np.linalg.norm(posture)
+    assert posture @ np.asarray(to_home) > 0
 
 
 def test_a_held_nut_takes_the_tilt_of_the_hand(env):
@@ -309,7 +340,12 @@ def outcomes(env):
             action = jnp.select([policy == 0, policy == 1], [scripted, 0.0 * scripted], noise)
             state = jax.vmap(env.step)(state, action)
             arm_q = state.data.qpos[:, env.robot.qpos_adr[arms]]
-            return state, {**state.metrics, "arm_from_home": jnp.abs(arm_q - home).max(-1)}
+            arm_speed = jnp.abs(state.data.qvel[:, env.robot.qvel_adr[arms]]).max(-1)
+            return state, {
+                **state.metrics,
+                "arm_from_home": jnp.abs(arm_q - home).max(-1),
+                "arm_speed": arm_speed,
+            }
 
         steps = jax.random.split(keys[0], env.config.episode_length)
         return jax.lax.scan(body, state, steps)[1]
@@ -343,6 +379,10 @@ def test_scripted_controller_seats_both_nuts(outcomes):
     assert done_early.sum() >= BATCH // 2, _final(m, "cycle_time")
     from_home = m["arm_from_home"][-2]
     assert (from_home[done_early] < 0.05).all(), (from_home, _final(m, "cycle_time"))
+    # ... and at rest there: a shift carries the arms' motion into the next cycle. (Before
+    # the arms had rotor inertia, they chattered at 2-3 rad/s around home, see wrist.py.)
+    arm_speed = m["arm_speed"][-2]
+    assert (arm_speed[done_early] < MAX_ARM_SPEED_AT_HOME).all(), arm_speed
 
 
 @pytest.mark.parametrize("policy", ["zero", "random"])

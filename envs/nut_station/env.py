@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from typing import Any
 
@@ -27,7 +26,7 @@ from mjxbot.envs.nut_station.success import (
     symmetric_angle,
     yaw_quat,
 )
-from mjxbot.envs.nut_station.wrist import add_wrists
+from mjxbot.envs.nut_station.wrist import add_rotor_inertia, add_wrists
 from mjxbot.errors import ConfigError
 from mjxbot.names import lookup_id, lookup_ids
 from mjxbot.robot import ModelEdit
@@ -118,8 +117,13 @@ class NutStation(HumanoidEnv):
         return scale
 
     def model_edit(self) -> ModelEdit:
-        """The wrists (`envs/nut_station/wrist.py`)."""
-        return functools.partial(add_wrists, sides=SIDES)
+        """The wrists and the arms' rotor inertia (`envs/nut_station/wrist.py`)."""
+
+        def edit(spec: mujoco.MjSpec) -> None:
+            add_wrists(spec, SIDES)
+            add_rotor_inertia(spec, SIDES)
+
+        return edit
 
     @property
     def zero_action_actor(self) -> str:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the env calls this module in residual mode
 
 RELEASE_GAP = 0.001  # m: the nut is released this far above its seat point
 HOME_STEP = 0.05  # rad per control step: how fast a placed side's arm returns home
+# Fraction of the arm's offset from home removed per control step in the IK's null space.
+POSTURE_GAIN = 0.05
 
 
 def release_checks(
@@ -118,7 +120,8 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
         # null space from cycle to cycle (dual success fell to 59 % and then 34 % over the
         # 2nd and 3rd cycles of continuous operation when it only backed off upward).
         to_home = jnp.clip(home - q_arm[arm], -HOME_STEP, HOME_STEP)
-        dq = jnp.where(both_placed, to_home, ik_step(env, data, i, target - grip, yaw_error))
+        reach = ik_step(env, data, i, target - grip, yaw_error, home - q_arm[arm])
+        dq = jnp.where(both_placed, to_home, reach)
         # Joint targets: here + IK step + gravity feedforward (the PD offset that holds here).
         hold = data.qfrc_bias[env.arm_dofs[i]] / env.robot.kp[arm]
         arm_target = q_arm[arm] + dq + hold
@@ -128,10 +131,22 @@ def reference_action(env: NutStation, data: mjx.Data, info: dict[str, Any]) -> j
 
 
 def ik_step(
-    env: NutStation, data: mjx.Data, side: int, position_error: jax.Array, yaw_error: jax.Array
+    env: NutStation,
+    data: mjx.Data,
+    side: int,
+    position_error: jax.Array,
+    yaw_error: jax.Array,
+    to_home: jax.Array,
 ) -> jax.Array:
     """`[7]` arm and wrist joint increment toward a grip-point offset, with the tool axis
-    vertical (a level nut) and the hand's yaw changed by `yaw_error`."""
+    vertical (a level nut) and the hand's yaw changed by `yaw_error`; in the task's null
+    space, a step `POSTURE_GAIN * to_home` (`[7]`, home minus the arm's joints) back to home.
+
+    The 7-joint arm has one redundant direction (the elbow's swivel about the shoulder-wrist
+    line). Without the posture step it drifts along it from cycle to cycle of a shift: the
+    shoulder and wrist yaw wind up in opposite directions until a joint reaches its limit
+    and the reach fails.
+    """
     max_step, max_turn, turn_weight, damping, gain, lead = 0.03, 0.1, 0.1, 1e-4, 0.8, 1.0
     norm = jnp.linalg.norm(position_error)
     position_error = position_error * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-9))
@@ -149,8 +164,9 @@ def ik_step(
     dofs = env.arm_dofs[side]
     jac = jnp.concatenate([jacp[dofs].T, turn_weight * jacr[dofs].T])  # [6, 7]
     error = jnp.concatenate([position_error, turn_weight * turn])
-    dq = jac.T @ jnp.linalg.solve(jac @ jac.T + damping * jnp.eye(6), error)
-    return gain * dq
+    pinv = jac.T @ jnp.linalg.inv(jac @ jac.T + damping * jnp.eye(6))  # [7, 6]
+    posture = POSTURE_GAIN * (to_home - pinv @ (jac @ to_home))
+    return gain * (pinv @ error) + posture
 
 
 def yaw_matrix(yaw: jax.Array) -> jax.Array:

@@ -20,6 +20,13 @@ that applies:
 - `released, not seated`: let go at the seat but outside a tolerance (the
   tolerances it misses are counted: position, yaw, tilt, moving).
 
+With `--cycles K` each env runs K cycles back to back in continuous
+operation (`env.continuous`, as `eval.py --shift-hours`: the robot carries on
+into the next cycle's fresh scene, a fall resets it), and every cycle counts.
+
+    JAX_PLATFORMS=cpu python benchmarks/nut_station_failures.py policies/nut_station \
+        --episodes 64 --cycles 8 --seed 1234
+
 The disturbance table gives the dual-side failure rate of each actor per
 bucket: pushes started in the cycle, magnet strength, the nut's tilt in the
 feeder and its yaw off the nearest gripper tooth, split at terciles.
@@ -28,7 +35,9 @@ feeder and its yaw off the nearest gripper tooth, split at terciles.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -56,11 +65,15 @@ MISSES = ("position", "yaw", "tilt", "moving")
 UNRELEASED = ("position", "height", "yaw", "tilt")
 
 
-def cycle_outcomes(env, act, params, keys: jax.Array, use_policy: bool) -> dict[str, np.ndarray]:
-    """What each of the `[B]` cycles from `keys` ended with: `[B]` or per side `[B, 2]` arrays.
+def cycle_outcomes(
+    env, act, params, keys: jax.Array, use_policy: bool, cycles: int = 1
+) -> dict[str, np.ndarray]:
+    """What the cycles of `[B]` envs, `cycles` each, ended with: `[N]` or per side `[N, 2]`
+    arrays over the `N` cycles of envs that had not fallen in an earlier one.
 
     The scene is read one step before the cycle's end (its last step
-    auto-resets the env); the seated flags come from the last step's metrics.
+    auto-resets the env, or with `env.config.continuous` carries the robot
+    into the next cycle); the seated flags come from the last step's metrics.
     """
     cfg = env.config
 
@@ -76,10 +89,9 @@ def cycle_outcomes(env, act, params, keys: jax.Array, use_policy: bool) -> dict[
         qvel = jnp.stack([data.qvel[:, int(a) : int(a) + 6] for a in env.nut_dofs], 1)
         return jnp.linalg.norm(qvel[..., :3], axis=-1), jnp.linalg.norm(qvel[..., 3:], axis=-1)
 
-    def run(keys):
-        # Every disturbance at full strength, as in eval.py.
-        state = set_curriculum(jax.vmap(env.reset)(keys), jnp.ones(keys.shape[0]))
+    def cycle(state, _):
         start = state.info
+        pushes_before = state.metrics["disturbance/pushes"]  # a cumulative counter
         state, (held, falls) = jax.lax.scan(step, state, None, length=cfg.episode_length - 1)
         scene = jax.vmap(env.scene)(state.data)
         speed, spin = nut_speeds(state.data)
@@ -90,7 +102,7 @@ def cycle_outcomes(env, act, params, keys: jax.Array, use_policy: bool) -> dict[
         checks = jax.vmap(jax.vmap(lambda *a: release_checks(cfg, *a)))(
             scene["nut"], scene["seat"], -yaw_error, scene["tilt"]
         )
-        return {
+        outcome = {
             "seated": jnp.stack([last.metrics["success/left"], last.metrics["success/right"]], 1),
             "fell": jnp.maximum(jnp.max(falls, 0), last.metrics["falls"]) > 0,
             "ever_held": jnp.any(held > 0, axis=0),
@@ -103,14 +115,24 @@ def cycle_outcomes(env, act, params, keys: jax.Array, use_policy: bool) -> dict[
             "yaw": jnp.abs(yaw_error) > cfg.yaw_tolerance,
             "tilt": scene["tilt"] > cfg.tilt_tolerance,
             "moving": (speed > cfg.max_nut_speed) | (spin > cfg.max_nut_spin),
-            "pushes": last.metrics["disturbance/pushes"],
+            "pushes": last.metrics["disturbance/pushes"] - pushes_before,
             "magnet": start["magnet"],
             "feeder_tilt": jnp.degrees(jnp.arccos(jnp.clip(spawn[..., 2, 2], -1, 1))).max(-1),
             "feeder_yaw": jnp.degrees(jnp.abs(yaw_off)).max(-1),
         }
+        return last, outcome
 
-    out = jax.device_get(jax.jit(run)(keys))
-    return {k: np.asarray(v) for k, v in out.items()}
+    def run(keys):
+        # Every disturbance at full strength, as in eval.py.
+        state = set_curriculum(jax.vmap(env.reset)(keys), jnp.ones(keys.shape[0]))
+        return jax.lax.scan(cycle, state, None, length=cycles)[1]
+
+    out = {k: np.asarray(v) for k, v in jax.device_get(jax.jit(run)(keys)).items()}
+    # A fall resets the env mid-cycle, so that env's later windows no longer line up with its
+    # cycles: each env counts up to and including the cycle it first fell in.
+    fell = out["fell"]  # [cycles, B]
+    standing = np.cumsum(fell, axis=0) - fell == 0
+    return {k: v[standing] for k, v in out.items()}
 
 
 def side_phases(o: dict[str, np.ndarray]) -> np.ndarray:
@@ -139,41 +161,44 @@ def phase_table(outcomes: dict[str, dict[str, np.ndarray]]) -> None:
         print(f"{'    ' + check:<28s}" + "".join(f"{int(c):>12d}" for c in counts))
     print(f"{'first grasp (s), mean:':<28s}")
     for label, which in (("    seated sides", -1), ("    held at takt", held)):
-        means = [np.mean(outcomes[a]["grasped_at"][phases[a] == which]) for a in actors]
-        print(f"{label:<28s}" + "".join(f"{m:>12.2f}" for m in means))
+        times = [outcomes[a]["grasped_at"][phases[a] == which] for a in actors]
+        cells = [f"{t.mean():>12.2f}" if t.size else f"{'-':>12s}" for t in times]
+        print(f"{label:<28s}" + "".join(cells))
     totals = [int(np.sum(phases[a] >= 0)) for a in actors]
     print(f"{'all unseated sides':<28s}" + "".join(f"{t:>12d}" for t in totals))
 
 
-def _buckets(values: np.ndarray, name: str, unit: str) -> list[tuple[str, np.ndarray]]:
-    """Tercile buckets of a continuous disturbance (one bucket when it is constant)."""
+def _buckets(values: np.ndarray, key: str, name: str, unit: str) -> list[tuple[str, Callable]]:
+    """Tercile buckets of a continuous disturbance `key` (one when it is constant): `(label,
+    outcomes -> mask)`, the edges from `values`."""
     if np.ptp(values) == 0:
-        return [(f"{name} {values[0]:.3g} {unit}", np.ones(values.shape, bool))]
+        return [(f"{name} {values[0]:.3g} {unit}", lambda o: np.ones(o[key].shape, bool))]
     lo, hi = np.quantile(values, [1 / 3, 2 / 3])
     return [
-        (f"{name} <= {lo:.3g} {unit}", values <= lo),
-        (f"{name} ({lo:.3g}, {hi:.3g}]", (values > lo) & (values <= hi)),
-        (f"{name} > {hi:.3g} {unit}", values > hi),
+        (f"{name} <= {lo:.3g} {unit}", lambda o: o[key] <= lo),
+        (f"{name} ({lo:.3g}, {hi:.3g}]", lambda o: (o[key] > lo) & (o[key] <= hi)),
+        (f"{name} > {hi:.3g} {unit}", lambda o: o[key] > hi),
     ]
 
 
 def disturbance_table(outcomes: dict[str, dict[str, np.ndarray]]) -> None:
-    """Dual-side failures / cycles per disturbance bucket (the same cycles for each actor)."""
-    o = next(iter(outcomes.values()))  # disturbances depend on the keys only
-    pushes = o["pushes"]
+    """Dual-side failures / cycles per disturbance bucket, tercile edges from the first actor's
+    cycles (the same cycles for every actor, except after a fall in continuous operation)."""
+    o = next(iter(outcomes.values()))
     buckets = [
-        ("no push", pushes == 0),
-        ("1 push", pushes == 1),
-        ("2+ pushes", pushes >= 2),
-        *_buckets(o["magnet"], "magnet", "N"),
-        *_buckets(o["feeder_tilt"], "feeder tilt", "deg"),
-        *_buckets(o["feeder_yaw"], "feeder yaw off tooth", "deg"),
+        ("no push", lambda o: o["pushes"] == 0),
+        ("1 push", lambda o: o["pushes"] == 1),
+        ("2+ pushes", lambda o: o["pushes"] >= 2),
+        *_buckets(o["magnet"], "magnet", "magnet", "N"),
+        *_buckets(o["feeder_tilt"], "feeder_tilt", "feeder tilt", "deg"),
+        *_buckets(o["feeder_yaw"], "feeder_yaw", "feeder yaw off tooth", "deg"),
     ]
     actors = list(outcomes)
     print(f"{'dual-side failures / cycles':<36s}" + "".join(f"{a:>14s}" for a in actors))
-    for label, mask in buckets:
+    for label, bucket in buckets:
         cells = []
         for a in actors:
+            mask = bucket(outcomes[a])
             failed = ~np.all(outcomes[a]["seated"] > 0, axis=1)
             cells.append(f"{int(np.sum(failed & mask))}/{int(mask.sum())}")
         print(f"{label:<36s}" + "".join(f"{c:>14s}" for c in cells))
@@ -184,22 +209,31 @@ def main() -> None:
     p.add_argument("policy", type=Path, help="a train.py run directory or a policy export")
     p.add_argument("--episodes", type=int, default=1024)
     p.add_argument("--seed", type=int, default=1234, help="as eval.py --seed")
+    p.add_argument(
+        "--cycles", type=int, default=1, help="cycles per env; above 1, in continuous operation"
+    )
     args = p.parse_args()
+    if args.episodes < 1 or args.cycles < 1:
+        p.error("--episodes and --cycles must be at least 1")
 
     source = load_source(args.policy)
     task = check_task(source, None)
-    env = load_env(task, task_config(source, task))
+    cfg = task_config(source, task)
+    env = load_env(task, dataclasses.replace(cfg, continuous=args.cycles > 1))
     check_policy_fits(source, env, task)
     act, params = source.load()
     keys = eval_keys(args.seed, args.episodes)
     outcomes = {
-        actor: cycle_outcomes(env, act, params, keys, actor == "policy")
+        actor: cycle_outcomes(env, act, params, keys, actor == "policy", args.cycles)
         for actor in ("policy", env.zero_action_actor)
     }
-    print(f"{task}: {args.episodes} cycles per actor, seed {args.seed}, every default disturbance")
+    mode = ""
+    if args.cycles > 1:
+        mode = f" x {args.cycles} continuous cycles, up to each env's first fall"
+    print(f"{task}: {args.episodes} envs per actor{mode}, seed {args.seed}, default disturbances")
     for actor, o in outcomes.items():
+        n = o["fell"].shape[0]
         dual = int(np.sum(np.all(o["seated"] > 0, axis=1)))
-        n = args.episodes
         lo, hi = wilson_interval(dual, n)
         print(f"{actor}: dual-side success {dual}/{n} = {dual / n:.3f} [{lo:.3f}, {hi:.3f}]")
     phase_table(outcomes)

@@ -23,7 +23,14 @@ from mjxbot.envs.nut_station import (
     reference_action,
     seat_success,
 )
-from mjxbot.envs.nut_station.scripted import RELEASE_GAP, ik_step, release_checks
+from mjxbot.envs.nut_station.scripted import (
+    CLOSE_RADIUS,
+    PICK_HOVER,
+    RELEASE_GAP,
+    ik_step,
+    pick_hover_height,
+    release_checks,
+)
 from mjxbot.envs.nut_station.wrist import ARM_ARMATURE, ROTOR_JOINTS, WRIST_NAMES
 from mjxbot.errors import ConfigError
 from mjxbot.robot import load_model
@@ -127,6 +134,21 @@ def test_the_scripted_release_keeps_a_margin_inside_the_seat_tolerances():
     assert _unmet_at_release(yaw=math.radians(3.0)) == set()
     assert _unmet_at_release(yaw=math.radians(-4.0)) == {"yaw"}
     assert _unmet_at_release(tilt=math.radians(3.0)) == {"tilt"}
+
+
+@pytest.mark.parametrize("misalign_mm", [0.0, 1.0, 2.0, 2.5])
+def test_the_pick_funnel_reaches_the_closing_distance_at_a_steady_small_error(misalign_mm):
+    """Lined up to within a few millimetres, the grip comes near enough to close: the
+    funnel's height and the horizontal error together stay inside the closing distance."""
+    misalign = misalign_mm / 1000
+    distance = math.hypot(misalign, float(pick_hover_height(jnp.float32(misalign))))
+    assert distance < CLOSE_RADIUS * CFG.capture_radius, f"{distance * 1000:.2f} mm"
+
+
+def test_the_pick_funnel_hovers_when_far_from_lined_up():
+    assert float(pick_hover_height(jnp.float32(0.05))) == pytest.approx(PICK_HOVER)
+    heights = [float(pick_hover_height(jnp.float32(e / 1000))) for e in range(0, 12)]
+    assert heights == sorted(heights) and heights[4] > 0.0  # rises from 2 mm on
 
 
 # ----------------------------------------------------------------------- wrists

@@ -120,6 +120,11 @@ def test_qp_only_stands_5s_and_recovers_from_pushes(robot):
     assert run.feet_drift < FEET_DRIFT_TOL, f"feet moved {run.feet_drift:.3f} m"
 
 
+def test_the_config_sets_the_ruiz_passes_of_each_tick():
+    assert wbc.control_settings(WBCConfig()).scaling == 10
+    assert wbc.control_settings(WBCConfig(scaling=2)).scaling == 2
+
+
 def test_robot_without_hands_gets_a_controller_without_hand_tasks():
     handless = load_robot(RobotConfig(hands=()))
     ctrl = wbc.WholeBodyController(handless, WBCConfig())

@@ -21,6 +21,7 @@ def control_settings(config: WBCConfig) -> qpsolver.QPSettings:
         eps_rel=config.eps,
         max_iter=config.max_iter,
         fixed_iterations=config.iterations,
+        scaling=config.scaling,
         adaptive_rho_interval=20,
         check_dualgap=False,
     )

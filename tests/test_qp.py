@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from mjxbot import qp
+from mjxbot.qp.scaling import equilibrate
 
 pytestmark = pytest.mark.optimized  # solves of up to 20,000 iterations (conftest)
 
@@ -346,6 +347,50 @@ def test_float32_control_sized():
         assert abs(f - f_ref) <= F32_OBJ_RTOL * max(1.0, abs(f_ref)), (f, f_ref)
 
 
+WARM_SCALING_SETTINGS = dataclasses.replace(SETTINGS, warm_scaling=1)
+
+
+def test_ruiz_passes_resume_from_a_carried_scaling():
+    """3 passes, then 7 more from their scaling, are the 10 passes from none: the scaling
+    is the whole state of the passes, so carrying it loses nothing."""
+    P, q, A, l, u = (jnp.asarray(a) for a in random_qp(6, n_eq=3))
+    first = equilibrate(P, q, A, l, u, 3)
+    resumed = equilibrate(P, q, A, l, u, 7, (first.D, first.E, first.c))
+    scratch = equilibrate(P, q, A, l, u, 10)
+    for got, want in zip(resumed, scratch, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    with_ones = equilibrate(P, q, A, l, u, 3, (jnp.ones(len(q)), jnp.ones(len(l)), 1.0))
+    for got, want in zip(with_ones, first, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_diverged_carried_scaling_restarts_from_ones():
+    P, q, A, l, u = (jnp.asarray(a) for a in random_qp(6, n_eq=3))
+    D = jnp.full(len(q), jnp.nan).at[0].set(-1.0)
+    E = jnp.full(len(l), jnp.inf)
+    restarted = equilibrate(P, q, A, l, u, 4, (D, E, jnp.asarray(0.0)))
+    for got, want in zip(restarted, equilibrate(P, q, A, l, u, 4), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_warm_scaling_matches_clarabel_along_a_chain_of_perturbed_problems():
+    """Each solve warm-started from the previous one, its scaling one Ruiz pass from the
+    previous scaling (a control loop's ticks): every solve matches Clarabel."""
+    rng = np.random.default_rng(3)
+    P, q, A, l, u = random_qp(7, n_eq=3, n_inf=4)
+    solve = jax.jit(lambda q, l, u, init: qp.solve(P, q, A, l, u, WARM_SCALING_SETTINGS, init))
+    warm = qp.solve(P, q, A, l, u, SETTINGS)
+    for _ in range(4):
+        q_k = q + 0.05 * rng.standard_normal(len(q))
+        shift = 0.05 * rng.standard_normal(len(l))
+        l_k, u_k = l + shift, u + shift
+        warm = solve(q_k, l_k, u_k, warm)
+        x_ref, f_ref = clarabel_solve(P, q_k, A, l_k, u_k)
+        check_solution(warm, P, q_k, A, l_k, u_k, x_ref, f_ref, check_x=True)
+    scratch = equilibrate(*(jnp.asarray(a) for a in (P, q_k, A, l_k, u_k)), SETTINGS.scaling)
+    np.testing.assert_allclose(warm.D, scratch.D, rtol=0.05)  # 5 passes resumed vs 10 fresh
+
+
 # ----------------------------------------------------------------------------- validation
 
 
@@ -376,6 +421,15 @@ def test_settings_validation():
         qp.QPSettings(check_interval=7, adaptive_rho_interval=50)
     with pytest.raises(qp.QPInputError, match=r"alpha must lie in \(0, 2\), got 2.5"):
         qp.QPSettings(alpha=2.5)
+    with pytest.raises(qp.QPInputError, match=r"warm_scaling must be >= 0 or None, got -1"):
+        qp.QPSettings(warm_scaling=-1)
+
+
+def test_a_warm_start_without_its_scaling_shape_raises():
+    P, q, A, l, u = random_qp(0, n=4, m=3)
+    init = qp.solve(P, q, A, l, u)
+    with pytest.raises(qp.QPInputError, match=r"init must have x and D of shape \(4,\)"):
+        qp.solve(P, q, A, l, u, init=init.replace(D=init.D[:-1]))
 
 
 # ----------------------------------------------------------------------------- performance fixes

@@ -121,8 +121,9 @@ def test_qp_only_stands_5s_and_recovers_from_pushes(robot):
 
 
 def test_the_config_sets_the_ruiz_passes_of_each_tick():
-    assert wbc.control_settings(WBCConfig()).scaling == 10
-    assert wbc.control_settings(WBCConfig(scaling=2)).scaling == 2
+    assert wbc.control_settings(WBCConfig()).warm_scaling == 1
+    scratch = wbc.control_settings(WBCConfig(scaling=2, warm_scaling=None))
+    assert (scratch.scaling, scratch.warm_scaling) == (2, None)
 
 
 def test_robot_without_hands_gets_a_controller_without_hand_tasks():

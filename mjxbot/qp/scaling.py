@@ -62,8 +62,28 @@ def _col_max(M: jax.Array) -> jax.Array:
     return M[0]
 
 
+def _start_scaling(start, n: int, m: int, dtype) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`(D, E, c)` to start the passes from: ones, or `start` with entries that are not
+    finite and positive (a diverged warm start) replaced by 1."""
+    if start is None:
+        return jnp.ones(n, dtype), jnp.ones(m, dtype), jnp.ones((), dtype)
+
+    def sane(v):
+        v = jnp.asarray(v, dtype)
+        return jnp.where(jnp.isfinite(v) & (v > 0), v, 1.0)
+
+    D, E, c = start
+    return sane(D), sane(E), sane(c)
+
+
 def equilibrate(
-    P: jax.Array, q: jax.Array, A: jax.Array, l: jax.Array, u: jax.Array, iterations: int
+    P: jax.Array,
+    q: jax.Array,
+    A: jax.Array,
+    l: jax.Array,
+    u: jax.Array,
+    iterations: int,
+    start: tuple[jax.Array, jax.Array, jax.Array] | None = None,
 ) -> Scaled:
     """Scales the data so that the KKT matrix has columns of similar infinity norm.
 
@@ -84,17 +104,19 @@ def equilibrate(
       A: [m, n] constraint matrix.
       l: [m] lower bounds (may contain -inf).
       u: [m] upper bounds (may contain +inf).
-      iterations: number of Ruiz iterations (static); 0 returns the data unscaled.
+      iterations: number of Ruiz iterations (static); 0 applies the starting scaling
+        (none without `start`).
+      start: `(D [n], E [m], c [])` to start the passes from instead of ones: the scaling
+        of a previous, similar problem (a warm-started control loop), which the passes
+        then only refine.
 
     Returns:
       The scaled data and scaling vectors.
     """
     n, m = q.shape[0], l.shape[0]
     dtype = q.dtype
-    D = jnp.ones(n, dtype)
-    E = jnp.ones(m, dtype)
-    c = jnp.ones((), dtype)
-    if iterations <= 0:
+    D, E, c = _start_scaling(start, n, m, dtype)
+    if iterations <= 0 and start is None:
         return Scaled(P=P, q=q, A=A, l=l, u=u, D=D, E=E, c=c)
     # Row norms of A are column norms of A' (all reductions are `_col_max`).
     abs_P, abs_A, abs_At, abs_q = jnp.abs(P), jnp.abs(A), jnp.abs(A.T), jnp.abs(q)
@@ -102,7 +124,7 @@ def equilibrate(
     def p_col_norms(D):  # column norms of D |P| D, before the cost factor
         return D * _col_max(abs_P * D[:, None])
 
-    p_cols = _col_max(abs_P)
+    p_cols = _col_max(abs_P) if start is None else p_col_norms(D)
     for _ in range(iterations):
         a_cols = D * _col_max(abs_A * E[:, None])
         a_rows = E * _col_max(abs_At * D[:, None])

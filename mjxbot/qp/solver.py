@@ -46,7 +46,7 @@ def validate(P, q, A, l, u, init: QPSolution | None = None) -> None:
       A: [m, n] constraint matrix.
       l: [m] lower bounds.
       u: [m] upper bounds.
-      init: optional warm start whose `x` must be [n] and `y` [m].
+      init: optional warm start whose `x` and `D` must be [n], `y` and `E` [m].
     """
     shapes = {k: np.shape(v) for k, v in dict(P=P, q=q, A=A, l=l, u=u).items()}
     if len(shapes["q"]) != 1:
@@ -60,11 +60,13 @@ def validate(P, q, A, l, u, init: QPSolution | None = None) -> None:
     for k in ("l", "u"):
         if shapes[k] != (m,):
             raise QPInputError(f"{k} must have shape (m,) = ({m},), got {shapes[k]}")
-    if init is not None and (np.shape(init.x) != (n,) or np.shape(init.y) != (m,)):
-        raise QPInputError(
-            f"init must have x of shape ({n},) and y of shape ({m},), "
-            f"got {np.shape(init.x)} and {np.shape(init.y)}"
-        )
+    if init is not None:
+        got = tuple(np.shape(v) for v in (init.x, init.y, init.D, init.E))
+        if got != ((n,), (m,), (n,), (m,)):
+            raise QPInputError(
+                f"init must have x and D of shape ({n},), y and E of shape ({m},); "
+                f"got x, y, D, E of shapes {got}"
+            )
     if not _is_concrete(P, q, A, l, u):
         return
     P_np, q_np, A_np = np.asarray(P), np.asarray(q), np.asarray(A)
@@ -237,7 +239,11 @@ def _prepare(P, q, A, l, u):
 def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
     P, q, A, l, u = _prepare(P, q, A, l, u)
     dtype = q.dtype
-    data = equilibrate(P, q, A, l, u, settings.scaling)
+    if init is None or settings.warm_scaling is None:
+        data = equilibrate(P, q, A, l, u, settings.scaling)
+    else:
+        start = (init.D, init.E, init.c)
+        data = equilibrate(P, q, A, l, u, settings.warm_scaling, start)
     if init is None:
         x0 = jnp.zeros_like(q)
         y0 = jnp.zeros_like(l)
@@ -287,6 +293,9 @@ def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
         rho=rho,
         polished=polished,
         refactorizations=nref,
+        D=data.D,
+        E=data.E,
+        c=data.c,
     )
 
 
@@ -316,7 +325,8 @@ def solve(
       l: [m] lower bounds.
       u: [m] upper bounds.
       settings: static solver settings (defaults to `QPSettings()`).
-      init: warm start from a previous solution (its x, y and rho are used).
+      init: warm start from a previous solution (its x, y and rho; with
+        `settings.warm_scaling`, its scaling too).
 
     Returns:
       A `QPSolution`.

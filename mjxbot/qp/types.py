@@ -57,6 +57,10 @@ class QPSettings:
       sigma: regularization of the x-update (keeps the reduced KKT matrix positive definite).
       alpha: over-relaxation parameter in (0, 2).
       scaling: number of modified-Ruiz equilibration iterations (0 disables scaling).
+      warm_scaling: with a warm start (`init`), run this many Ruiz passes starting from
+        the warm start's scaling (`QPSolution.D`, `E`, `c`) instead of `scaling` passes
+        from none. Consecutive control QPs are alike, so the previous tick's scaling needs
+        little refinement. None (default): every solve scales from scratch.
       adaptive_rho: whether to adapt rho from the ratio of the residuals.
       adaptive_rho_interval: iterations between rho updates; a multiple of `check_interval`.
         The KKT matrix is refactorized at most once per interval.
@@ -99,6 +103,7 @@ class QPSettings:
     sigma: float = 1e-6
     alpha: float = 1.6
     scaling: int = 10
+    warm_scaling: int | None = None
     adaptive_rho: bool = True
     adaptive_rho_interval: int = 50
     adaptive_rho_tolerance: float = 5.0
@@ -141,6 +146,8 @@ class QPSettings:
             raise QPInputError(f"unroll must be >= 1, got {self.unroll}")
         if self.adaptive_rho_tolerance < 1.0:
             raise QPInputError("adaptive_rho_tolerance must be >= 1")
+        if self.warm_scaling is not None and self.warm_scaling < 0:
+            raise QPInputError(f"warm_scaling must be >= 0 or None, got {self.warm_scaling}")
 
 
 @struct.dataclass
@@ -160,6 +167,10 @@ class QPSolution:
       rho: final scalar step size (reused by a warm start).
       polished: whether the polished solution was accepted.
       refactorizations: number of KKT refactorizations triggered by rho updates.
+      D: [n] Ruiz variable scaling the solve used.
+      E: [m] Ruiz constraint scaling the solve used.
+      c: cost scaling the solve used (with `D`, `E` the start of the next solve's
+        scaling under `QPSettings.warm_scaling`).
     """
 
     x: jax.Array
@@ -173,3 +184,6 @@ class QPSolution:
     rho: jax.Array
     polished: jax.Array
     refactorizations: jax.Array
+    D: jax.Array
+    E: jax.Array
+    c: jax.Array

@@ -22,6 +22,7 @@ def control_settings(config: WBCConfig) -> qpsolver.QPSettings:
         max_iter=config.max_iter,
         fixed_iterations=config.iterations,
         scaling=config.scaling,
+        warm_scaling=config.warm_scaling,
         adaptive_rho_interval=20,
         check_dualgap=False,
     )
@@ -94,6 +95,9 @@ class WholeBodyController:
             rho=jnp.asarray(self.settings.rho, dtype),
             polished=jnp.zeros((), bool),
             refactorizations=zi,
+            D=jnp.ones(n, dtype),
+            E=jnp.ones(m, dtype),
+            c=jnp.ones((), dtype),
         )
 
     def build(self, model: mjx.Model, data: mjx.Data, targets: TaskTargets) -> QPData:

@@ -6,7 +6,9 @@ Sections (one table each, solvers side by side):
   1. success rate on whole-body-control (WBC) shaped QPs at eps 1e-3 / 1e-5 / 1e-7;
   2. median iterations at eps 1e-5;
   3. median and p99 wall-clock latency of one warm-started solve (warm start from the
-     solution of a slightly perturbed problem), float64, eps 1e-5; JAX solvers jitted; with
+     solution of a slightly perturbed problem), float64, eps 1e-5; JAX solvers jitted
+     (mjxbot.qp twice: scaling from scratch, and one Ruiz pass from the warm start's
+     scaling, `QPSettings.warm_scaling`, as the whole-body controller runs); with
      the median process CPU time (all threads; less sensitive to other jobs on the machine)
      and the iterations of the timed solve. OSQP C twice: setup (scaling, factorization)
      + solve, the whole-body case whose matrices change every tick, and with its
@@ -40,6 +42,7 @@ from mjxbot import qp  # noqa: E402
 TOLS = (1e-3, 1e-5, 1e-7)
 LAT_TOL = 1e-5
 MAX_ITER = 4000
+LAT_INSTANCES = 10  # problems per size in the latency table (seeds of `wbc_qp`)
 WBC_SIZES = (30, 60, 100)
 CHUNK = 2  # solve_batch chunk size (its default)
 BIG = 1e20
@@ -185,25 +188,26 @@ def reference(P, q, A, l, u):
 # Each adapter: make(P, q, A, l, u, tol) -> solve(warm) -> (x, ok, iters, warm_out).
 
 
-def _mjx_settings(tol):
-    return qp.QPSettings(eps_abs=tol, eps_rel=tol, max_iter=MAX_ITER)
+def _mjx_settings(tol, **warm):
+    return qp.QPSettings(eps_abs=tol, eps_rel=tol, max_iter=MAX_ITER, **warm)
 
 
 _MJX_JIT = {}
 
 
-def mjx_fn(tol):
-    if tol not in _MJX_JIT:
-        s = _mjx_settings(tol)
-        _MJX_JIT[tol] = (
+def mjx_fn(tol, **warm):
+    key = (tol, *sorted(warm.items()))
+    if key not in _MJX_JIT:
+        s = _mjx_settings(tol, **warm)
+        _MJX_JIT[key] = (
             jax.jit(lambda P, q, A, l, u: qp.solve(P, q, A, l, u, s)),
             jax.jit(lambda P, q, A, l, u, init: qp.solve(P, q, A, l, u, s, init)),
         )
-    return _MJX_JIT[tol]
+    return _MJX_JIT[key]
 
 
-def make_mjx(P, q, A, l, u, tol):
-    cold, warm = mjx_fn(tol)
+def make_mjx(P, q, A, l, u, tol, **warm_settings):
+    cold, warm = mjx_fn(tol, **warm_settings)
     args = [jnp.asarray(a) for a in (P, q, A, l, u)]
 
     def run(init=None):
@@ -216,6 +220,13 @@ def make_mjx(P, q, A, l, u, tol):
 
     run.timed = timed
     return run
+
+
+def make_mjx_warm_scaled(P, q, A, l, u, tol):
+    """`make_mjx` whose warm solve runs one Ruiz pass from the warm start's scaling
+    (`QPSettings.warm_scaling`) and restarts rho (`warm_rho=False`), as OSQP's warm start
+    after a new setup does: the right rho for a problem 5 % away (docs/qp.md)."""
+    return make_mjx(P, q, A, l, u, tol, warm_scaling=1, warm_rho=False)
 
 
 def make_osqp(P, q, A, l, u, tol):
@@ -339,6 +350,7 @@ MAKERS = [make_mjx, make_osqp, make_jaxopt, make_qpax, make_active_set]
 # factorization (a problem whose vectors alone change).
 TIMED_COLUMNS = (
     (SOLVERS[0], make_mjx, "timed"),
+    (f"{SOLVERS[0]} warm scaling, rho restarted", make_mjx_warm_scaled, "timed"),
     ("OSQP C setup+solve", make_osqp, "with_setup"),
     ("OSQP C cached", make_osqp, None),
     (SOLVERS[2], make_jaxopt, None),
@@ -401,36 +413,41 @@ def section_success(probs, title, iters_tol=None):
         table(title + ": median iterations", ["eps"] + SOLVERS, it_rows)
 
 
-def section_latency(reps):
+def section_latency(reps, instances=LAT_INSTANCES):
+    """Latency pooled over `instances` problems per size (seeds), `reps // instances`
+    timed calls each: one instance's iteration count is not typical of its size."""
     rows = []
+    per_instance = max(1, reps // instances)
     for n in WBC_SIZES:
-        base = wbc_qp(n, seed=0)
-        new = wbc_qp(n, seed=0, perturb=0.05)
         cells = []
         for _, make, attr in TIMED_COLUMNS:
-            run0 = make(*base, LAT_TOL)
-            if run0 is None:
+            ts, cpu, iters = [], [], []
+            for seed in range(instances):
+                run0 = make(*wbc_qp(n, seed=seed), LAT_TOL)
+                if run0 is None:
+                    break
+                warm = run0()[3]
+                run = make(*wbc_qp(n, seed=seed, perturb=0.05), LAT_TOL)
+                iters.append(run(warm)[2])  # also compiles
+                call = timed_call(run, attr)
+                for _ in range(per_instance):
+                    c, t = time.process_time(), time.perf_counter()
+                    call(warm)
+                    ts.append(time.perf_counter() - t)
+                    cpu.append(time.process_time() - c)
+            if not ts:
                 cells.append("n/a")
                 continue
-            warm = run0()[3]
-            run = make(*new, LAT_TOL)
-            iters = run(warm)[2]  # also compiles
-            call = timed_call(run, attr)
-            ts, cpu = [], []
-            for _ in range(reps):
-                c, t = time.process_time(), time.perf_counter()
-                call(warm)
-                ts.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - c)
             ts = np.array(ts) * 1e3
             cells.append(
                 f"{np.median(ts):.3f} / {np.percentile(ts, 99):.3f} "
-                f"({np.median(cpu) * 1e3:.3f}, {iters} it)"
+                f"({np.median(cpu) * 1e3:.3f}, {np.median(iters):.0f} it)"
             )
         rows.append([str(n)] + cells)
     table(
         f"Warm-started solve latency, ms: wall median / p99 (process CPU time median, "
-        f"iterations), {reps} reps, eps {LAT_TOL:g}, float64",
+        f"median iterations), {per_instance} reps on each of {instances} problems per size, "
+        f"eps {LAT_TOL:g}, float64",
         ["n"] + [label for label, _, _ in TIMED_COLUMNS],
         rows,
     )

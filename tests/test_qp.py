@@ -373,12 +373,15 @@ def test_a_diverged_carried_scaling_restarts_from_ones():
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_warm_scaling_matches_clarabel_along_a_chain_of_perturbed_problems():
+@pytest.mark.parametrize("warm_rho", [True, False])
+def test_warm_scaling_matches_clarabel_along_a_chain_of_perturbed_problems(warm_rho):
     """Each solve warm-started from the previous one, its scaling one Ruiz pass from the
-    previous scaling (a control loop's ticks): every solve matches Clarabel."""
+    previous scaling (a control loop's ticks), rho carried or restarted: every solve
+    matches Clarabel."""
     rng = np.random.default_rng(3)
     P, q, A, l, u = random_qp(7, n_eq=3, n_inf=4)
-    solve = jax.jit(lambda q, l, u, init: qp.solve(P, q, A, l, u, WARM_SCALING_SETTINGS, init))
+    settings = dataclasses.replace(WARM_SCALING_SETTINGS, warm_rho=warm_rho)
+    solve = jax.jit(lambda q, l, u, init: qp.solve(P, q, A, l, u, settings, init))
     warm = qp.solve(P, q, A, l, u, SETTINGS)
     for _ in range(4):
         q_k = q + 0.05 * rng.standard_normal(len(q))
@@ -389,6 +392,15 @@ def test_warm_scaling_matches_clarabel_along_a_chain_of_perturbed_problems():
         check_solution(warm, P, q_k, A, l_k, u_k, x_ref, f_ref, check_x=True)
     scratch = equilibrate(*(jnp.asarray(a) for a in (P, q_k, A, l_k, u_k)), SETTINGS.scaling)
     np.testing.assert_allclose(warm.D, scratch.D, rtol=0.05)  # 5 passes resumed vs 10 fresh
+
+
+def test_a_warm_start_carries_its_rho_unless_told_to_restart():
+    P, q, A, l, u = random_qp(8, n=6, m=4)
+    fixed = qp.QPSettings(adaptive_rho=False, rho=0.1)
+    init = qp.solve(P, q, A, l, u, fixed).replace(rho=jnp.asarray(3.0))
+    carried = qp.solve(P, q, A, l, u, fixed, init)
+    restarted = qp.solve(P, q, A, l, u, dataclasses.replace(fixed, warm_rho=False), init)
+    assert float(carried.rho) == 3.0 and float(restarted.rho) == 0.1
 
 
 # ----------------------------------------------------------------------------- validation

@@ -253,7 +253,8 @@ def _solve_impl(P, q, A, l, u, init, settings: QPSettings) -> QPSolution:
         x0 = jnp.asarray(init.x, dtype) / data.D
         y0 = jnp.asarray(init.y, dtype) * data.c / data.E
         z0 = jnp.clip(data.A @ x0, data.l, data.u)
-        rho0 = jnp.clip(jnp.asarray(init.rho, dtype), settings.rho_min, settings.rho_max)
+        rho0 = jnp.asarray(init.rho if settings.warm_rho else settings.rho, dtype)
+        rho0 = jnp.clip(rho0, settings.rho_min, settings.rho_max)
     it, res, status, iters, rho, nref = _solve_scaled(data, Iterate(x0, z0, y0), rho0, settings)
 
     polished = jnp.asarray(False)

@@ -61,6 +61,9 @@ class QPSettings:
         the warm start's scaling (`QPSolution.D`, `E`, `c`) instead of `scaling` passes
         from none. Consecutive control QPs are alike, so the previous tick's scaling needs
         little refinement. None (default): every solve scales from scratch.
+      warm_rho: with a warm start, continue from its rho (`init.rho`, default); False
+        restarts from `rho`, as OSQP's warm start after a new setup does. A converged rho
+        can be far from what the next, perturbed problem needs (docs/qp.md).
       adaptive_rho: whether to adapt rho from the ratio of the residuals.
       adaptive_rho_interval: iterations between rho updates; a multiple of `check_interval`.
         The KKT matrix is refactorized at most once per interval.
@@ -104,6 +107,7 @@ class QPSettings:
     alpha: float = 1.6
     scaling: int = 10
     warm_scaling: int | None = None
+    warm_rho: bool = True
     adaptive_rho: bool = True
     adaptive_rho_interval: int = 50
     adaptive_rho_tolerance: float = 5.0

@@ -41,23 +41,26 @@ MINI_BIPED = {
 }
 
 
-# The mini biped with the parts a task may need: its pelvis stands in for a hand and takes
-# the pushes, and it falls below 0.3 m (as the CLI tests' `MINI`).
-MINI_PARTS = {**MINI_BIPED, "hands": ["pelvis"], "push_bodies": ["pelvis"], "floor_geom": "ground"}
-
-
 @functools.cache
-def mini(name: str) -> Compiled:
-    """Task `name` on the mini biped, jitted, built once per worker."""
-    return Compiled(mjxbot.load_env(name, robot=MINI_PARTS, fall_height=0.3))
+def mini_reach() -> Compiled:
+    """`reach` on the mini biped, its pelvis the hand (as the CLI tests' `MINI`), jitted
+    once per worker."""
+    robot = {**MINI_BIPED, "hands": ["pelvis"]}
+    return Compiled(mjxbot.load_env("reach", robot=robot, fall_height=0.3))
 
 
-# `reach` adds only a target to the base that `stand` compiles on the humanoid, so it runs
-# on the mini biped: a humanoid task's reset and step cost 30-60 s of the suite to compile,
-# the mini's reach 10-14 s.
+def task_env(name: str, compiled_env) -> Compiled:
+    """The compiled env of task `name`: the humanoid, except `reach` on the mini biped.
+
+    `reach` adds only a target to the base that `stand` compiles on the humanoid; a humanoid
+    task's reset and step cost 30-60 s of the suite to compile, the mini's reach 10-14 s.
+    """
+    return mini_reach() if name == "reach" else compiled_env(name)
+
+
 @pytest.fixture(params=sorted(mjxbot.ALL_ENVS))
 def compiled(request, compiled_env):
-    return mini(request.param) if request.param == "reach" else compiled_env(request.param)
+    return task_env(request.param, compiled_env)
 
 
 # The vmapped-batch tests compile each task's batched rollout, the dearest program here, so
@@ -104,7 +107,7 @@ def _tilted(data, angle: float, drop: float):
 
 @pytest.mark.parametrize("name", ["balance", "reach"])
 def test_reward_terms_are_finite_and_signed(name, compiled_env):
-    compiled = mini(name) if name == "reach" else compiled_env(name)
+    compiled = task_env(name, compiled_env)
     task = compiled.env
     start = compiled.reset(jax.random.key(0))
     bad_start = start.replace(data=_tilted(start.data, 0.5, 0.1))
@@ -127,7 +130,7 @@ def test_reward_terms_are_finite_and_signed(name, compiled_env):
 
 
 def test_reach_reward_grows_as_the_hand_nears_the_target():
-    compiled = mini("reach")
+    compiled = mini_reach()
     task = compiled.env
     state = compiled.reset(jax.random.key(1))
     hand = state.data.xpos[task._hand_id]

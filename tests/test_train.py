@@ -82,7 +82,7 @@ def mini_two_device_run(cache, tmp_path_factory) -> Path:
         (["--config", "configs/does_not_exist.yaml"], "does not exist"),
         (["--set", "ppo.num_envs=10", "--set", "ppo.num_minibatches=4"], "must divide"),
         (["--set", "env.wbc.scaling=-1"], "wbc.scaling: -1 must be >= 0"),
-        (["--set", "env.wbc.warm_scaling=-2"], "wbc.warm_scaling: -2 must be >= 0"),
+        (["--set", "env.wbc.warm_scaling=0"], "wbc.warm_scaling: 0 must be >= 1"),
     ],
 )
 def test_config_errors_are_one_line(args, expected, capsys):

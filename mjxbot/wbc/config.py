@@ -37,7 +37,8 @@ class WBCConfig:
         to scale every tick from scratch with `scaling` passes. Consecutive ticks' QPs
         are alike, so one pass (default) keeps the scaling converged: measured against
         10 passes from scratch (docs/wbc.md), the vmapped 32-env balance rollout ran
-        17 % faster with the same survival and a shorter iteration tail.
+        17 % faster with the same survival and a shorter iteration tail. At least 1:
+        with 0 an episode's ticks are never scaled, and they diverge.
       contact_height: a sole point at most this high (m) above the floor is active.
       max_normal_force: bound on each contact's normal force (N).
       joint_limit_horizon: look-ahead (s) of the joint-limit acceleration bounds.
@@ -103,8 +104,8 @@ class WBCConfig:
         check_value("wbc.max_iter", self.max_iter, 1)
         check_value("wbc.eps", self.eps, 0.0)
         check_value("wbc.scaling", self.scaling, 0)
-        if self.warm_scaling is not None:
-            check_value("wbc.warm_scaling", self.warm_scaling, 0)
+        if self.warm_scaling is not None:  # 0 would never scale: a first tick starts from none
+            check_value("wbc.warm_scaling", self.warm_scaling, 1)
         for name in ("contact_height", "max_normal_force", "joint_limit_horizon"):
             check_value(f"wbc.{name}", getattr(self, name), 0.0)
         if self.joint_limit_horizon <= 0:

@@ -6,11 +6,12 @@ Sections (one table each, solvers side by side):
   1. success rate on whole-body-control (WBC) shaped QPs at eps 1e-3 / 1e-5 / 1e-7;
   2. median iterations at eps 1e-5;
   3. median and p99 wall-clock latency of one warm-started solve (warm start from the
-     solution of a slightly perturbed problem), float64, eps 1e-5; JAX solvers jitted
-     (mjxbot.qp twice: scaling from scratch, and one Ruiz pass from the warm start's
-     scaling, `QPSettings.warm_scaling`, as the whole-body controller runs); with
-     the median process CPU time (all threads; less sensitive to other jobs on the machine)
-     and the iterations of the timed solve. OSQP C twice: setup (scaling, factorization)
+     solution of the problem 5 % away), pooled over 10 problems per size, float64, eps
+     1e-5; JAX solvers jitted (mjxbot.qp twice: its defaults, and one Ruiz pass from the
+     warm start's scaling with rho restarted, `warm_scaling=1, warm_rho=False`, as OSQP
+     C's warm start after a new setup); with the median process CPU time (all threads;
+     less sensitive to other jobs on the machine) and the median iterations of the timed
+     solves. OSQP C twice: setup (scaling, factorization)
      + solve, the whole-body case whose matrices change every tick, and with its
      factorization cached, the case where only vectors change;
   4. per-QP time when batched with vmap (JAX solvers) vs. sequential (C solvers), n = 60,

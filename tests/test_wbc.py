@@ -30,6 +30,7 @@ HEIGHT_DROP_TOL = 0.03  # m: torso height below home while standing / after push
 N_RANDOM_STATES = 6
 START_NOISE = 0.005  # rad: joint offsets from `home` at the start of the standing test
 FEET_DRIFT_TOL = 0.01  # m: foot travel over the standing test
+RELEASE_TOL = 0.1  # N: planned load on a released foot (eps 1e-3 of the 64 N force unit)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_robot_without_hands_gets_a_controller_without_hand_tasks():
     handless = load_robot(RobotConfig(hands=()))
     ctrl = wbc.WholeBodyController(handless, WBCConfig())
     assert ctrl.layout.hand_ids.shape == (0,)
-    action = jnp.zeros(ctrl.action_size).at[6].set(1.0)  # the first residual entry
+    action = jnp.zeros(ctrl.action_size).at[12].set(1.0)  # after 6 task and 6 foot entries
     targets = ctrl.targets(action)
     assert targets.hands.shape == (0, 3)
     first = ctrl.layout.residual_idx[0]
@@ -138,6 +139,45 @@ def test_robot_without_hands_gets_a_controller_without_hand_tasks():
     assert residual == pytest.approx(WBCConfig().residual_range)
     with pytest.raises(ConfigError, match="match fewer joints with wbc.residual_joints"):
         wbc.WholeBodyController(handless, WBCConfig(residual_joints="."))
+
+
+def test_swing_entries_lift_one_foot_at_most(robot):
+    ctrl = wbc.WholeBodyController(robot, WBCConfig())
+    k = 6 + 3 * len(ctrl.layout.hand_ids)  # left foot's entries k:k+3, right foot's k+3:k+6
+    zero = jnp.zeros(ctrl.action_size)
+    assert ctrl.targets(zero).swing.tolist() == [0.0, 0.0]
+    below = zero.at[k].set(0.9 * WBCConfig().swing_threshold)
+    assert ctrl.targets(below).swing.tolist() == [0.0, 0.0]
+    both = zero.at[k].set(0.8).at[k + 3].set(0.9).at[k + 4].set(-0.5)
+    targets = ctrl.targets(both)
+    assert targets.swing.tolist() == [0.0, 1.0]
+    assert targets.feet[1, 0] == pytest.approx(-0.5 * WBCConfig().step_range)
+
+
+def test_a_commanded_step_releases_lifts_and_lands_the_foot(robot):
+    """Left foot: 0.25 s of swing toward 0.1 m behind its place, then stance again."""
+    config = WBCConfig()
+    ctrl = wbc.WholeBodyController(robot, config)
+    k = 6 + 3 * len(ctrl.layout.hand_ids)
+    step_back = -0.1 / config.step_range
+    stepping = ctrl.targets(jnp.zeros(ctrl.action_size).at[k].set(1.0).at[k + 1].set(step_back))
+    home = wbc.home_targets(ctrl.layout)
+    swing = (0.2, 0.45)  # s
+
+    run = wbc.run_standing(
+        robot, ctrl, 2.0, targets_at=lambda t: stepping if swing[0] <= t < swing[1] else home
+    )
+    dt = robot.model.opt.timestep
+    during = slice(round(swing[0] / dt), round(swing[1] / dt))
+    left_z0 = run.feet[0, 0, 2]
+    assert run.compiles == 1
+    assert np.abs(run.planned_load[during, 0]).max() < RELEASE_TOL  # contacts released
+    assert run.feet[during, 0, 2].max() > left_z0 + 0.6 * config.swing_height  # lifted
+    assert run.feet[-1, 0, 0] < run.feet[0, 0, 0] - 0.06  # landed well behind
+    assert abs(run.feet[-1, 0, 2] - left_z0) < 0.005  # back on the floor
+    assert run.planned_load[-1, 0] > 0.2 * robot.model.body_mass.sum() * 9.81  # bears load
+    assert run.heights.min() > run.heights[0] - HEIGHT_DROP_TOL
+    assert run.upright > 0.99
 
 
 def test_training_with_the_qp_in_the_loop(cache, tmp_path):

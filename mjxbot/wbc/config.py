@@ -52,6 +52,16 @@ class WBCConfig:
       orientation_range: torso roll/pitch/yaw offset (rad) of a `+-1` action.
       com_range: horizontal CoM offset (m) of a `+-1` action.
       hand_range: hand position offset (m, torso frame) of a `+-1` action.
+      step_range: horizontal swing-foot target offset (m) of a `+-1` action,
+        around the foot's home place relative to the torso (heading frame).
+      swing_threshold: a foot's swing entry above this releases its contacts and
+        sends it to its step target (one foot at a time: the larger entry wins).
+        Above zero, so the zero action stands on both feet and small exploration
+        noise does not lift a foot.
+      swing_height: height (m) above its home height a swinging foot is lifted to.
+      landing_depth: a stance foot with no sole point in contact (landing after a
+        step) is driven toward this far (m) below its home height, so it lands.
+      kp_swing, kd_swing: PD gains (1/s^2, 1/s) of a swinging or landing foot.
       residual_range: posture residual (rad or m) of a `+-1` action.
       residual_joints: regex over actuator names: the joints with a posture
         residual in the action (the remaining joints track `home`).
@@ -91,8 +101,14 @@ class WBCConfig:
     orientation_range: float = 0.2
     com_range: float = 0.03
     hand_range: float = 0.15
+    step_range: float = 0.2
+    swing_threshold: float = 0.5
+    swing_height: float = 0.05
+    landing_depth: float = 0.02
+    kp_swing: float = 400.0
+    kd_swing: float = 40.0
     residual_range: float = 0.3
-    residual_joints: str = "waist|hip|knee|ankle"
+    residual_joints: str = "waist|hip_pitch|knee|ankle_pitch"
 
     def __post_init__(self):
         self.validate()
@@ -106,7 +122,15 @@ class WBCConfig:
         check_value("wbc.scaling", self.scaling, 0)
         if self.warm_scaling is not None:  # 0 would never scale: a first tick starts from none
             check_value("wbc.warm_scaling", self.warm_scaling, 1)
-        for name in ("contact_height", "max_normal_force", "joint_limit_horizon"):
+        check_value("wbc.swing_threshold", self.swing_threshold, 0.0, 1.0)
+        for name in (
+            "contact_height",
+            "max_normal_force",
+            "joint_limit_horizon",
+            "step_range",
+            "swing_height",
+            "landing_depth",
+        ):
             check_value(f"wbc.{name}", getattr(self, name), 0.0)
         if self.joint_limit_horizon <= 0:
             raise ConfigError("wbc.joint_limit_horizon must be > 0")

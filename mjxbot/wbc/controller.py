@@ -60,21 +60,29 @@ class WholeBodyController:
         """Maps an action in `[-1, 1]^nu` to task targets; zero action holds `home`.
 
         Layout: `[0]` base height offset, `[1:4]` torso roll, pitch, yaw offsets,
-        `[4:6]` CoM x, y offset, then 3 per hand (torso-frame offset), then a
-        posture residual on the `wbc.residual_joints` joints; any entries left
-        over are ignored. Ranges are the `*_range` fields of `WBCConfig`.
+        `[4:6]` CoM x, y offset, then 3 per hand (torso-frame offset), then 3 per
+        foot (swing entry, step target x, y), then a posture residual on the
+        `wbc.residual_joints` joints; any entries left over are ignored. Ranges
+        are the `*_range` fields of `WBCConfig`. A foot swings while its entry is
+        above `wbc.swing_threshold`, and only the foot with the larger entry.
         """
         cfg, lay = self.config, self.layout
         a = jnp.clip(action, -1.0, 1.0)
-        nh = len(lay.hand_ids)
+        nh, nf = len(lay.hand_ids), len(lay.foot_ids)
         k = 6 + 3 * nh
+        feet = a[k : k + 3 * nf].reshape(nf, 3)
+        k += 3 * nf
+        wants = feet[:, 0] > cfg.swing_threshold
+        swing = wants & (jnp.arange(nf) == jnp.argmax(feet[:, 0]))
         residual = a[k : k + len(lay.residual_idx)] * cfg.residual_range
         posture = jnp.asarray(lay.home_q, a.dtype).at[lay.residual_idx].add(residual)
         return TaskTargets(
             height=a[0] * cfg.height_range,
             orientation=a[1:4] * cfg.orientation_range,
             com=a[4:6] * cfg.com_range,
-            hands=a[6:k].reshape(nh, 3) * cfg.hand_range,
+            hands=a[6 : 6 + 3 * nh].reshape(nh, 3) * cfg.hand_range,
+            swing=swing.astype(a.dtype),
+            feet=feet[:, 1:] * cfg.step_range,
             posture=posture,
         )
 

@@ -39,6 +39,9 @@ class Layout:
       home_q: `[nu]` home joint positions.
       home_height: home torso height.
       foot_height: `[n_feet]` home height of the foot bodies.
+      foot_home: `[n_feet, 2]` home horizontal foot positions relative to the
+        torso, in its heading (yaw) frame.
+      contact_foot: `[nc]` index into `foot_ids` of each contact point's foot.
       hand_home: `[n_hands, 3]` home hand positions in the torso frame.
       mass: total robot mass.
       com_offset: `[2]` home CoM minus the middle of the sole points (horizontal).
@@ -62,6 +65,8 @@ class Layout:
     home_q: np.ndarray
     home_height: float
     foot_height: np.ndarray
+    foot_home: np.ndarray
+    contact_foot: np.ndarray
     hand_home: np.ndarray
     mass: float
     com_offset: np.ndarray
@@ -89,6 +94,16 @@ class Layout:
         return 6 + 2 * self.nu + 5 * self.nc
 
 
+def _foot_of(model: mujoco.MjModel, body: int, foot_ids: np.ndarray) -> int:
+    """Index into `foot_ids` of the foot whose subtree holds `body`."""
+    while body > 0:
+        hits = np.flatnonzero(foot_ids == body)
+        if hits.size:
+            return int(hits[0])
+        body = int(model.body_parentid[body])
+    raise ConfigError("robot.sole_geoms must all belong to the subtrees of robot.feet")
+
+
 def make_layout(robot: Robot, config: WBCConfig) -> Layout:
     """Resolves the contact geoms, joint ranges and home quantities of `robot`."""
     model = robot.model
@@ -112,26 +127,33 @@ def make_layout(robot: Robot, config: WBCConfig) -> Layout:
     soles = data.geom_xpos[geoms, :2].mean(axis=0)
     com_offset = data.subtree_com[robot.torso_id, :2] - soles
 
+    contact_bodies = model.geom_bodyid[geoms]
+    contact_foot = np.asarray([_foot_of(model, b, robot.foot_ids) for b in contact_bodies])
+    yaw = np.arctan2(torso_mat[1, 0], torso_mat[0, 0])
+    heading = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+    foot_home = (data.xpos[robot.foot_ids, :2] - torso_pos[:2]) @ heading
+
     pattern = re.compile(config.residual_joints)
     residual = [i for i in range(nu) if pattern.search(model.actuator(i).name)]
-    n_hands = len(robot.hand_ids)
-    if 6 + 3 * n_hands + len(residual) > nu:
+    n_hands, n_feet = len(robot.hand_ids), len(robot.foot_ids)
+    task_entries = 6 + 3 * n_hands + 3 * n_feet
+    if task_entries + len(residual) > nu:
         # The task-space part alone may not fit: then no residual setting helps.
         hint = (
             "match fewer joints with wbc.residual_joints"
-            if 6 + 3 * n_hands <= nu
+            if task_entries <= nu
             else "the robot has too few actuators for the whole-body controller's action"
         )
         raise ConfigError(
-            f"wbc action layout needs {6 + 3 * n_hands + len(residual)} entries (height 1, "
-            f"orientation 3, CoM 2, hands {3 * n_hands}, residual {len(residual)}) but the "
-            f"action has {nu}; {hint}"
+            f"wbc action layout needs {task_entries + len(residual)} entries (height 1, "
+            f"orientation 3, CoM 2, hands {3 * n_hands}, feet {3 * n_feet}, residual "
+            f"{len(residual)}) but the action has {nu}; {hint}"
         )
     return Layout(
         dofs=np.concatenate([np.arange(6), robot.qvel_adr]).astype(np.int32),
         nu=nu,
         contact_geoms=geoms,
-        contact_bodies=model.geom_bodyid[geoms].copy(),
+        contact_bodies=contact_bodies.copy(),
         contact_radius=model.geom_size[geoms, 0].copy(),
         floor_geom=floor,
         torso_id=robot.torso_id,
@@ -144,6 +166,8 @@ def make_layout(robot: Robot, config: WBCConfig) -> Layout:
         home_q=robot.home_joint_targets.copy(),
         home_height=float(robot.home_qpos[2]),
         foot_height=data.xpos[robot.foot_ids, 2].copy(),
+        foot_home=foot_home,
+        contact_foot=contact_foot.astype(np.int32),
         hand_home=hand_home,
         mass=mass,
         com_offset=com_offset,

@@ -48,6 +48,11 @@ class TaskTargets:
         heading of the feet.
       com: `[2]` horizontal CoM offset (m) from its home place over the soles.
       hands: `[n_hands, 3]` hand offsets (m) from home in the torso frame.
+      swing: `[n_feet]` 1.0 for a foot that steps (its contacts released, lifted
+        and sent to `feet`), 0.0 for a stance foot.
+      feet: `[n_feet, 2]` step targets: horizontal offsets (m) of each foot from
+        its home place relative to the torso, in the torso's heading frame (read
+        for swinging feet only).
       posture: `[nu]` joint position targets.
     """
 
@@ -55,6 +60,8 @@ class TaskTargets:
     orientation: jax.Array
     com: jax.Array
     hands: jax.Array
+    swing: jax.Array
+    feet: jax.Array
     posture: jax.Array
 
 
@@ -65,6 +72,8 @@ def home_targets(layout: Layout) -> TaskTargets:
         orientation=jnp.zeros(3),
         com=jnp.zeros(2),
         hands=jnp.zeros((len(layout.hand_ids), 3)),
+        swing=jnp.zeros(len(layout.foot_ids)),
+        feet=jnp.zeros((len(layout.foot_ids), 2)),
         posture=jnp.asarray(layout.home_q, jnp.float32),
     )
 
@@ -182,7 +191,9 @@ def build_qp(
     points, heights = contact_points(layout, data)
     jc, _ = _jacobians(model, data, points, jnp.asarray(layout.contact_bodies))
     Jc = jc[:, :, dofs].reshape(3 * nc, nr)  # [3 nc, nr]
-    active = (heights <= config.contact_height).astype(dtype)
+    # A swinging foot's points are released whatever their height.
+    stance = 1.0 - targets.swing.astype(dtype)[jnp.asarray(layout.contact_foot)]  # [nc]
+    active = (heights <= config.contact_height).astype(dtype) * stance
     Jt = fs * Jc.T  # [nr, 3 nc]: generalized force of the normalized contact forces
 
     # ---- constraints
@@ -228,7 +239,9 @@ def build_qp(
     # CoM: the base-translation rows of M are the total linear momentum map.
     J_com = M[0:2] / layout.mass
     com = data.subtree_com[torso, :2]
-    com_ref = points[:, :2].mean(axis=0) + jnp.asarray(layout.com_offset, dtype) + targets.com
+    # Over the stance feet's points: both feet when standing, the stance foot in a step.
+    support = (stance @ points[:, :2]) / jnp.maximum(stance.sum(), 1.0)
+    com_ref = support + jnp.asarray(layout.com_offset, dtype) + targets.com
     a_com = config.kp_com * (com_ref - com) - config.kd_com * (J_com @ qvel)
     rows.append((J_com, a_com, config.w_com))
     # Base height (torso origin, world z).
@@ -245,18 +258,39 @@ def build_qp(
     a_rot = config.kp_orientation * err - config.kd_orientation * qvel[3:6]
     e_rot = jnp.zeros((3, nr), dtype).at[:, 3:6].set(jnp.eye(3, dtype=dtype))
     rows.append((e_rot, a_rot, config.w_orientation))
-    # Feet: flat (roll, pitch -> 0, own yaw kept) at home height, horizontally damped.
+    # Feet: flat (roll, pitch -> 0, own yaw kept). A stance foot is held at home height
+    # and damped horizontally; a swinging one is lifted by `swing_height` and sent to
+    # its step target, relative to the torso in its heading frame, with stiffer gains.
     jp, jr = _jacobians(model, data, foot_pos, feet)
     J_feet = jnp.concatenate([jp, jr], axis=1)[:, :, dofs]  # [n_feet, 6, nr]
     foot_R = data.xmat[feet]
     foot_yaw = jnp.arctan2(foot_R[:, 1, 0], foot_R[:, 0, 0])
     flat = jax.vmap(lambda y: _rpy(0.0, 0.0, y))(foot_yaw)
     rot_err = jax.vmap(_rot_error)(foot_R, flat)  # [n_feet, 3] world frame
-    z_err = jnp.asarray(layout.foot_height, dtype) - foot_pos[:, 2]
-    pos_err = jnp.stack([jnp.zeros_like(z_err), jnp.zeros_like(z_err), z_err], axis=1)
-    a_feet = config.kp_feet * jnp.concatenate([pos_err, rot_err], axis=1) - config.kd_feet * (
-        J_feet @ qvel
+    swing = targets.swing.astype(dtype)[:, None]  # [n_feet, 1]
+    # A stance foot with no point in contact is landing: pressed below its home height.
+    touching = jax.ops.segment_max(
+        (heights <= config.contact_height).astype(dtype),
+        jnp.asarray(layout.contact_foot),
+        num_segments=len(layout.foot_ids),
     )
+    landing = (1.0 - swing[:, 0]) * (1.0 - touching)
+    torso_yaw = jnp.arctan2(R[1, 0], R[0, 0])
+    heading = _rpy(0.0, 0.0, torso_yaw)[:2, :2]
+    step_offset = jnp.asarray(layout.foot_home, dtype) + targets.feet  # [n_feet, 2]
+    step_xy = data.xpos[torso, :2] + step_offset @ heading.T
+    z_ref = (
+        jnp.asarray(layout.foot_height, dtype)
+        + config.swing_height * swing[:, 0]
+        - config.landing_depth * landing
+    )
+    xy_err = swing * (step_xy - foot_pos[:, :2])
+    pos_err = jnp.concatenate([xy_err, (z_ref - foot_pos[:, 2])[:, None]], axis=1)
+    moving = jnp.maximum(swing, landing[:, None])
+    kp = config.kp_feet + (config.kp_swing - config.kp_feet) * moving
+    kd = config.kd_feet + (config.kd_swing - config.kd_feet) * moving
+    err = jnp.concatenate([pos_err, rot_err], axis=1)  # [n_feet, 6]
+    a_feet = kp * err - kd * jnp.einsum("fkn,n->fk", J_feet, qvel)
     rows.append((J_feet.reshape(-1, nr), a_feet.reshape(-1), config.w_feet))
     # Hands: positions in the torso frame.
     hands = jnp.asarray(layout.hand_ids)
